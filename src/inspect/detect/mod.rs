@@ -1,0 +1,1 @@
+//! Detectors over extracted text: classification markings, BSN, IBAN, payment cards, secrets.

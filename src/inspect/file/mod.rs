@@ -1,0 +1,171 @@
+//! One file: sniff its type from its first bytes, then hand the stream to that format's scanner.
+//!
+//! Every format scanner implements [`FormatScanner`]; archives create nested [`FileScanner`]s for
+//! their members (one level deeper), so a docx inside a zip inside a 7z is scanned the same way
+//! as a docx uploaded on its own.
+
+mod sniff;
+
+pub use sniff::{SNIFF_WINDOW, Sniff, sniff};
+
+use crate::inspect::engine::EngineConfig;
+use crate::inspect::report::{Encryption, FileType, LimitHit, LimitKind, MemberReport};
+use crate::inspect::sink::ContentSink;
+
+/// What a format scanner hands back when its file ends.
+#[derive(Debug, Clone)]
+pub struct FormatFacts {
+    /// The type, refined by the scanner where it can (a zip that is really a docx).
+    pub file_type: FileType,
+    pub encryption: Encryption,
+    pub members: Vec<MemberReport>,
+    pub limits: Vec<LimitHit>,
+}
+
+/// Shared by every scanner of one body: configuration, where extracted content goes, and the
+/// decompression budget that all nested scanners draw from.
+pub struct ScanCx<'a> {
+    pub config: &'a EngineConfig,
+    pub sink: &'a mut dyn ContentSink,
+    /// Bytes that decompression (archive members, gzip, ...) may still produce for this body.
+    pub expand_budget: &'a mut u64,
+}
+
+/// A streaming scanner for one format.
+///
+/// Contract: `feed` gets the file's bytes in order, in chunks of any size (possibly empty);
+/// it must never panic or allocate without bound (keep at most `limits.max_buffer_bytes`
+/// buffered, record a `LimitHit` beyond it). `settled` returns true only when no later byte can
+/// change the verdict or add findings. `finish` is called once, at the end of the file (also
+/// for a truncated file) and returns the verdict.
+pub trait FormatScanner: Send {
+    fn feed(&mut self, chunk: &[u8], cx: &mut ScanCx<'_>);
+
+    fn settled(&self) -> bool {
+        false
+    }
+
+    fn finish(self: Box<Self>, cx: &mut ScanCx<'_>) -> FormatFacts;
+}
+
+/// Scans one file (or archive member) of any type.
+pub struct FileScanner {
+    depth: u8,
+    state: State,
+}
+
+enum State {
+    Sniffing(Vec<u8>),
+    Scanning(Box<dyn FormatScanner>),
+}
+
+// === impl FileScanner ===
+
+impl FileScanner {
+    /// `depth` is 0 for a file in the body, n+1 for a member of an archive at depth n.
+    pub fn new(_config: &EngineConfig, depth: u8) -> Self {
+        Self {
+            depth,
+            state: State::Sniffing(Vec::new()),
+        }
+    }
+
+    pub fn depth(&self) -> u8 {
+        self.depth
+    }
+
+    pub fn feed(&mut self, chunk: &[u8], cx: &mut ScanCx<'_>) {
+        match &mut self.state {
+            State::Scanning(scanner) => scanner.feed(chunk, cx),
+            State::Sniffing(prefix) => {
+                let take = SNIFF_WINDOW.saturating_sub(prefix.len()).min(chunk.len());
+                prefix.extend_from_slice(&chunk[..take]);
+                if let Sniff::Type(file_type) = sniff(prefix, false) {
+                    let prefix = std::mem::take(prefix);
+                    self.start(file_type, &prefix, cx);
+                    if let State::Scanning(scanner) = &mut self.state {
+                        scanner.feed(&chunk[take..], cx);
+                    }
+                } else if prefix.len() >= SNIFF_WINDOW {
+                    let prefix = std::mem::take(prefix);
+                    let file_type = match sniff(&prefix, true) {
+                        Sniff::Type(t) => t,
+                        Sniff::NeedMore => FileType::Unknown,
+                    };
+                    self.start(file_type, &prefix, cx);
+                    if let State::Scanning(scanner) = &mut self.state {
+                        scanner.feed(&chunk[take..], cx);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn settled(&self) -> bool {
+        match &self.state {
+            State::Sniffing(_) => false,
+            State::Scanning(scanner) => scanner.settled(),
+        }
+    }
+
+    pub fn finish(mut self, cx: &mut ScanCx<'_>) -> FormatFacts {
+        if let State::Sniffing(prefix) = &mut self.state {
+            let prefix = std::mem::take(prefix);
+            let file_type = match sniff(&prefix, true) {
+                Sniff::Type(t) => t,
+                Sniff::NeedMore => FileType::Unknown,
+            };
+            self.start(file_type, &prefix, cx);
+        }
+        match self.state {
+            State::Scanning(scanner) => scanner.finish(cx),
+            State::Sniffing(_) => unreachable_facts(),
+        }
+    }
+
+    fn start(&mut self, file_type: FileType, prefix: &[u8], cx: &mut ScanCx<'_>) {
+        let mut scanner = scanner_for(file_type, self.depth, cx);
+        scanner.feed(prefix, cx);
+        self.state = State::Scanning(scanner);
+    }
+}
+
+fn unreachable_facts() -> FormatFacts {
+    FormatFacts {
+        file_type: FileType::Unknown,
+        encryption: Encryption::unknown("scanner was never started"),
+        members: Vec::new(),
+        limits: vec![LimitHit {
+            kind: LimitKind::Malformed,
+            detail: "internal state".into(),
+        }],
+    }
+}
+
+/// Picks the scanner for a sniffed type.
+fn scanner_for(file_type: FileType, _depth: u8, _cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
+    Box::new(Opaque { file_type })
+}
+
+/// Types whose verdict is their type alone: media and programs are readable by anyone;
+/// unknown bytes stay unknown.
+struct Opaque {
+    file_type: FileType,
+}
+
+impl FormatScanner for Opaque {
+    fn feed(&mut self, _chunk: &[u8], _cx: &mut ScanCx<'_>) {}
+
+    fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
+        let encryption = match self.file_type {
+            FileType::Unknown => Encryption::unknown("type not recognised"),
+            _ => Encryption::not_encrypted("format has no encryption of its own"),
+        };
+        FormatFacts {
+            file_type: self.file_type,
+            encryption,
+            members: Vec::new(),
+            limits: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Splitting a body into files and text: Content-Encoding, multipart/form-data, forms, JSON.

@@ -1,0 +1,1 @@
+//! The admin policy: service categories, internal domains, ordered rules.
