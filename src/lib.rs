@@ -16,6 +16,13 @@
 //! `inspect` is I/O-free and imports nothing else from this crate; `policy` builds on its report
 //! types; `app` composes everything and is the only module that sees all others.
 
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod inspect;
+pub mod logging;
+pub mod net;
 pub mod policy;
+pub mod proxy;
 pub mod tls;

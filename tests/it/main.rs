@@ -1,6 +1,17 @@
-mod smoke {
-    #[test]
-    fn crate_links() {
-        let _ = sluis::inspect::Limits::default();
-    }
-}
+//! End-to-end tests: the real proxy binary, a real origin, real clients, all on loopback.
+
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+/// Forwarding on the plain proxy path: methods, bodies, headers, keep-alive.
+mod forward;
+/// Who may use the proxy and where it may connect: client allow-list, SSRF guard, resolve
+/// overrides.
+mod guard;
+/// Start-up and shutdown: config errors, graceful shutdown.
+mod lifecycle;
+/// Limits and malformed input: bad requests, slow clients, connection limit.
+mod limits;
+/// CONNECT tunnels and WebSocket upgrades.
+mod tunnel;

@@ -1,0 +1,331 @@
+//! The one way out: resolve (static overrides, then the system resolver), refuse what the
+//! guard refuses, connect with a timeout, and wrap in verified TLS when asked. The pooled HTTP
+//! client and CONNECT tunnels both dial through here, so the SSRF guard cannot be bypassed by
+//! picking the other path.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::config::ResolveOverrides;
+use crate::net::guard::{AddressGuard, Refusal};
+
+/// Why a connection to an upstream could not be made. Each variant is who or what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("{host}: the proxy does not connect to {reason}")]
+    Forbidden { host: String, reason: Refusal },
+    #[error("cannot resolve {host}: {source}")]
+    Resolve { host: String, source: io::Error },
+    #[error("{host} has no address")]
+    NoAddress { host: String },
+    #[error("connecting to {host} timed out")]
+    Timeout { host: String },
+    #[error("cannot connect to {host}: {source}")]
+    Connect { host: String, source: io::Error },
+    #[error("TLS with {host} failed: {source}")]
+    Tls { host: String, source: io::Error },
+    #[error("invalid upstream address {0:?}")]
+    BadTarget(String),
+}
+
+impl DialError {
+    /// A fixed name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DialError::Forbidden { .. } => "forbidden",
+            DialError::Resolve { .. } | DialError::NoAddress { .. } => "resolve",
+            DialError::Timeout { .. } => "connect_timeout",
+            DialError::Connect { .. } => "connect",
+            DialError::Tls { .. } => "tls",
+            DialError::BadTarget(_) => "bad_target",
+        }
+    }
+
+    /// Finds a `DialError` in an error's source chain (the pooled client wraps ours).
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a DialError> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(e) = cur {
+            if let Some(found) = e.downcast_ref::<DialError>() {
+                return Some(found);
+            }
+            cur = e.source();
+        }
+        None
+    }
+}
+
+/// Which protocols to offer upstream over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// `h2` and `http/1.1`: the upstream picks.
+    H2AndH1,
+    /// `http/1.1` only: for upgrades (WebSocket), which need HTTP/1.1.
+    H1Only,
+}
+
+/// TLS client configurations for the two ALPN offers.
+#[derive(Clone)]
+pub struct UpstreamTlsConfigs {
+    pub h2_and_h1: Arc<rustls::ClientConfig>,
+    pub h1_only: Arc<rustls::ClientConfig>,
+}
+
+pub struct Dialer {
+    overrides: ResolveOverrides,
+    guard: AddressGuard,
+    connect_timeout: Duration,
+    tls: UpstreamTlsConfigs,
+}
+
+// === impl Dialer ===
+
+impl Dialer {
+    pub fn new(
+        overrides: ResolveOverrides,
+        guard: AddressGuard,
+        connect_timeout: Duration,
+        tls: UpstreamTlsConfigs,
+    ) -> Self {
+        Self {
+            overrides,
+            guard,
+            connect_timeout,
+            tls,
+        }
+    }
+
+    /// Addresses for `host:port` that the guard allows, in resolver order.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
+        let candidates = if let Ok(ip) = host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+        {
+            vec![SocketAddr::new(ip, port)]
+        } else if let Some(addrs) = self.overrides.lookup(host, port) {
+            addrs
+        } else {
+            tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|source| DialError::Resolve {
+                    host: host.to_owned(),
+                    source,
+                })?
+                .collect()
+        };
+        let mut refusal = None;
+        let allowed: Vec<_> = candidates
+            .into_iter()
+            .filter(|a| match self.guard.check(*a) {
+                Ok(()) => true,
+                Err(r) => {
+                    refusal.get_or_insert(r);
+                    false
+                }
+            })
+            .collect();
+        match (allowed.is_empty(), refusal) {
+            (false, _) => Ok(allowed),
+            (true, Some(reason)) => Err(DialError::Forbidden {
+                host: host.to_owned(),
+                reason,
+            }),
+            (true, None) => Err(DialError::NoAddress {
+                host: host.to_owned(),
+            }),
+        }
+    }
+
+    /// A TCP connection to the first address that answers within the connect timeout.
+    pub async fn connect_tcp(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
+        let addrs = self.resolve(host, port).await?;
+        let attempt = async {
+            let mut last = None;
+            for addr in addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => {
+                        let _ = stream.set_nodelay(true);
+                        return Ok(stream);
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(DialError::Connect {
+                host: host.to_owned(),
+                source: last.unwrap_or_else(|| io::Error::other("no address")),
+            })
+        };
+        tokio::time::timeout(self.connect_timeout, attempt)
+            .await
+            .map_err(|_| DialError::Timeout {
+                host: host.to_owned(),
+            })?
+    }
+
+    /// TCP + verified TLS. The server name is `host` (an IP literal is verified as an IP).
+    pub async fn connect_tls(
+        &self,
+        host: &str,
+        port: u16,
+        alpn: Alpn,
+    ) -> Result<TlsStream<TcpStream>, DialError> {
+        let tcp = self.connect_tcp(host, port).await?;
+        let name = server_name(host)?;
+        let config = match alpn {
+            Alpn::H2AndH1 => self.tls.h2_and_h1.clone(),
+            Alpn::H1Only => self.tls.h1_only.clone(),
+        };
+        let handshake = TlsConnector::from(config).connect(name, tcp);
+        tokio::time::timeout(self.connect_timeout, handshake)
+            .await
+            .map_err(|_| DialError::Timeout {
+                host: host.to_owned(),
+            })?
+            .map_err(|source| DialError::Tls {
+                host: host.to_owned(),
+                source,
+            })
+    }
+}
+
+fn server_name(host: &str) -> Result<pki_types::ServerName<'static>, DialError> {
+    let bare = host.trim_matches(|c| c == '[' || c == ']');
+    pki_types::ServerName::try_from(bare.to_owned())
+        .map_err(|_| DialError::BadTarget(host.to_owned()))
+}
+
+// === Connector: the Dialer as a connector for the pooled HTTP client ===
+
+/// Plugs the `Dialer` into hyper-util's pooled client.
+#[derive(Clone)]
+pub struct Connector {
+    dialer: Arc<Dialer>,
+    alpn: Alpn,
+}
+
+impl Connector {
+    pub fn new(dialer: Arc<Dialer>, alpn: Alpn) -> Self {
+        Self { dialer, alpn }
+    }
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<UpstreamStream>;
+    type Error = DialError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DialError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), DialError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let dialer = self.dialer.clone();
+        let alpn = self.alpn;
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .ok_or_else(|| DialError::BadTarget(uri.to_string()))?;
+            let host = host.to_ascii_lowercase();
+            let tls = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+            let stream = if tls {
+                UpstreamStream::Tls(Box::new(dialer.connect_tls(&host, port, alpn).await?))
+            } else {
+                UpstreamStream::Tcp(dialer.connect_tcp(&host, port).await?)
+            };
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+/// A plain or TLS upstream connection.
+pub enum UpstreamStream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Connection for UpstreamStream {
+    fn connected(&self) -> Connected {
+        match self {
+            UpstreamStream::Tcp(_) => Connected::new(),
+            UpstreamStream::Tls(tls) => {
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                if h2 {
+                    Connected::new().negotiated_h2()
+                } else {
+                    Connected::new()
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamStream::Tcp(s) => s.is_write_vectored(),
+            UpstreamStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Forwarding an exchange upstream: rewrite the head for the next hop, send it through the
+//! pooled client, pass the response back, and splice upgraded connections.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use crate::proxy::body::{self, ProxyBody};
+use crate::proxy::error::ProxyError;
+use crate::proxy::service::Conn;
+use crate::proxy::target::Target;
+use crate::proxy::{Proxy, hop};
+
+pub(crate) async fn forward(
+    proxy: &Arc<Proxy>,
+    conn: &Conn,
+    target: &Target,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let upgrade = hop::wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut head, body) = req.into_parts();
+    prepare_request(proxy, conn, target, &mut head, upgrade)?;
+    let req = Request::from_parts(head, body::incoming(body));
+
+    let client = if upgrade {
+        &proxy.upgrade_client
+    } else {
+        &proxy.client
+    };
+    let mut res = client
+        .request(req)
+        .await
+        .map_err(|e| ProxyError::from_client(&e))?;
+
+    let switching = res.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+        splice_upgrade(proxy, client_upgrade, hyper::upgrade::on(&mut res));
+    }
+    prepare_response(proxy, &mut res, switching);
+    Ok(res.map(body::incoming))
+}
+
+/// Rewrites the request head for the upstream hop.
+fn prepare_request(
+    proxy: &Proxy,
+    conn: &Conn,
+    target: &Target,
+    head: &mut http::request::Parts,
+    upgrade: bool,
+) -> Result<(), ProxyError> {
+    let via = via_value(proxy, head.version);
+    head.uri = target.uri(head.uri.path_and_query())?;
+    // The pooled client speaks whatever the upstream negotiated; HTTP/1.1 semantics are the
+    // common ground (an h2 upstream gets the request as h2).
+    head.version = Version::HTTP_11;
+    let h = &mut head.headers;
+    hop::strip(h, upgrade);
+    // The client sets Host (HTTP/1.1) or :authority (h2) from the URI, which names the target.
+    h.remove(header::HOST);
+    // 100-continue is between the client and us: hyper sends it when the body is first read.
+    h.remove(header::EXPECT);
+    if let Some(via) = via {
+        h.append(header::VIA, via);
+    }
+    if proxy.settings.forwarded_for
+        && let Ok(v) = HeaderValue::from_str(&conn.client.ip().to_string())
+    {
+        h.append("x-forwarded-for", v);
+    }
+    Ok(())
+}
+
+fn prepare_response<B>(proxy: &Proxy, res: &mut Response<B>, switching: bool) {
+    // We speak HTTP/1.1 (or h2) to the client whatever the upstream spoke.
+    *res.version_mut() = Version::HTTP_11;
+    let headers = res.headers_mut();
+    hop::strip(headers, switching);
+    if let Some(via) = &proxy.settings.via {
+        headers.append(header::VIA, via.clone());
+    }
+}
+
+/// `Via` names the protocol version the message was received with.
+fn via_value(proxy: &Proxy, version: Version) -> Option<HeaderValue> {
+    let via = proxy.settings.via.as_ref()?;
+    if version == Version::HTTP_2 {
+        let text = via.to_str().ok()?.replacen("1.1 ", "2 ", 1);
+        return HeaderValue::from_str(&text).ok();
+    }
+    Some(via.clone())
+}
+
+/// Joins the client's and the upstream's upgraded connections once both sides switched.
+fn splice_upgrade(
+    proxy: &Proxy,
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
+    proxy.tasks.spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(error = %e, "upgraded connection ended with an error");
+        }
+    });
+}

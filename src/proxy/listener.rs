@@ -1,0 +1,162 @@
+//! Accepting clients: the allow-list, the connection limit, per-connection timeouts, and
+//! draining on shutdown.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::proxy::error::ProxyError;
+use crate::proxy::idle::{Activity, ActivityIo};
+use crate::proxy::service::{self, Conn};
+use crate::proxy::{Proxy, respond};
+
+/// Accepts connections until `shutdown` fires, then lets open connections finish their
+/// exchanges (no new requests are read) and returns once they are all done. The caller bounds
+/// the wait.
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(proxy.settings.max_connections));
+    let conns = TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let ip = peer.ip().to_canonical();
+        if !proxy.settings.clients.iter().any(|net| net.contains(&ip)) {
+            tracing::warn!(client = %peer, "client not on the allow-list, refused");
+            conns.spawn(refuse(proxy.clone(), stream, ProxyError::ClientDenied(ip)));
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(client = %peer, limit = proxy.settings.max_connections, "connection limit reached, refused");
+            conns.spawn(refuse(proxy.clone(), stream, ProxyError::Overloaded));
+            continue;
+        };
+        let conn = Arc::new(Conn {
+            client: peer,
+            intercepted: None,
+            _permit: Some(Arc::new(permit)),
+        });
+        conns.spawn(serve_client(proxy.clone(), stream, conn, shutdown.clone()));
+    }
+    // Stop accepting at once; the kernel refuses new clients while open ones finish.
+    drop(listener);
+    conns.close();
+    conns.wait().await;
+}
+
+async fn serve_client(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    shutdown: CancellationToken,
+) {
+    let activity = Activity::new();
+    let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
+    let svc = {
+        let (proxy, conn) = (proxy.clone(), conn.clone());
+        service_fn(move |req| service::handle(proxy.clone(), conn.clone(), req))
+    };
+    let served = http1_builder(&proxy)
+        .serve_connection(io, svc)
+        .with_upgrades();
+    drive(served, &activity, proxy.settings.idle_timeout, &shutdown).await;
+}
+
+pub(crate) fn http1_builder(proxy: &Proxy) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(proxy.settings.header_read_timeout)
+        .max_header_size(proxy.settings.max_header_bytes)
+        .keep_alive(true);
+    b
+}
+
+/// A served connection that can be asked to finish its exchange and close.
+pub(crate) trait Drain: Future {
+    fn drain(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Drain for http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn drain(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Runs a served connection to its end. On shutdown, or after `idle` with no byte moved, it is
+/// asked to finish its exchange and close; after a further idle period it is dropped, so a
+/// stalled client cannot hold its slot forever.
+pub(crate) async fn drive<C: Drain>(
+    conn: C,
+    activity: &Activity,
+    idle: std::time::Duration,
+    shutdown: &CancellationToken,
+) where
+    C::Output: Into<Result<(), hyper::Error>>,
+{
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res.into() {
+                    tracing::debug!(error = %e, "client connection ended with an error");
+                }
+                return;
+            }
+            () = shutdown.cancelled(), if !draining => {
+                conn.as_mut().drain();
+                draining = true;
+            }
+            () = tokio::time::sleep_until(activity.deadline(idle)) => {
+                if tokio::time::Instant::now() < activity.deadline(idle) {
+                    continue;
+                }
+                if draining {
+                    tracing::debug!("connection idle while draining, dropped");
+                    return;
+                }
+                conn.as_mut().drain();
+                draining = true;
+                activity.touch();
+            }
+        }
+    }
+}
+
+/// Answers one request with `err` and closes: the client gets a reason instead of a reset.
+async fn refuse(proxy: Arc<Proxy>, stream: TcpStream, err: ProxyError) {
+    let err = Arc::new(err);
+    let svc = service_fn(move |_req| {
+        let err = err.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond::error(&err)) }
+    });
+    let mut b = http1_builder(&proxy);
+    b.keep_alive(false);
+    let served = b.serve_connection(TokioIo::new(stream), svc);
+    let _ = tokio::time::timeout(proxy.settings.header_read_timeout * 2, served).await;
+}

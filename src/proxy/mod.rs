@@ -1,0 +1,99 @@
+//! The proxy: listeners, the request service, CONNECT handling, forwarding.
+//!
+//! Every request, whether it arrived in absolute form on the proxy port or inside an
+//! intercepted TLS connection, goes through `service::handle`; scheme and authority are the
+//! only difference.
+
+mod body;
+mod connect;
+mod error;
+mod forward;
+mod hop;
+mod idle;
+mod listener;
+mod respond;
+mod service;
+mod target;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::net::{Alpn, Connector, Dialer};
+
+pub use body::{BoxError, ProxyBody, full as full_body};
+pub use listener::serve;
+
+/// State shared by every connection of the proxy.
+pub struct Proxy {
+    settings: Settings,
+    dialer: Arc<Dialer>,
+    /// Pooled upstream client; offers h2 and http/1.1 over TLS.
+    client: Client<Connector, ProxyBody>,
+    /// HTTP/1.1-only client for upgrades (WebSocket needs HTTP/1.1 end to end).
+    upgrade_client: Client<Connector, ProxyBody>,
+    /// Tunnels and upgraded connections, which outlive the HTTP connection they came from.
+    tasks: TaskTracker,
+}
+
+/// The parts of the config the request path reads.
+#[derive(Debug, Clone)]
+struct Settings {
+    via: Option<HeaderValue>,
+    forwarded_for: bool,
+    clients: Vec<ipnet::IpNet>,
+    max_connections: usize,
+    max_header_bytes: usize,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    tunnel_idle_timeout: Duration,
+}
+
+// === impl Proxy ===
+
+impl Proxy {
+    pub fn new(config: &Config, dialer: Arc<Dialer>) -> Arc<Self> {
+        let p = &config.proxy;
+        let settings = Settings {
+            via: (!p.via.is_empty())
+                .then(|| HeaderValue::from_str(&format!("1.1 {}", p.via)).ok())
+                .flatten(),
+            forwarded_for: p.forwarded_for,
+            clients: p.clients.clone(),
+            max_connections: p.max_connections,
+            max_header_bytes: p.max_header_bytes,
+            header_read_timeout: p.header_read_timeout,
+            idle_timeout: p.idle_timeout,
+            tunnel_idle_timeout: p.tunnel_idle_timeout,
+        };
+        let up = &config.upstream;
+        let client_builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.timer(TokioTimer::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(up.pool_idle_timeout)
+                .pool_max_idle_per_host(up.pool_max_idle_per_host)
+                // Requests whose body was already read from the client cannot be replayed.
+                .retry_canceled_requests(false);
+            b
+        };
+        Arc::new(Self {
+            client: client_builder().build(Connector::new(dialer.clone(), Alpn::H2AndH1)),
+            upgrade_client: client_builder().build(Connector::new(dialer.clone(), Alpn::H1Only)),
+            dialer,
+            settings,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Waits for tunnels and upgraded connections to end, at most `grace`.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
+    }
+}

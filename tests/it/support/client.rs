@@ -1,0 +1,39 @@
+//! Real clients: reqwest configured with the proxy, and the curl binary.
+
+use std::process::{Command, Output};
+
+/// A reqwest client that uses `proxy` for every scheme and trusts `roots` (PEM) for HTTPS.
+pub fn reqwest_via(proxy: &str, roots: &[&str]) -> reqwest::Client {
+    let mut store = rustls::RootCertStore::empty();
+    for pem in roots {
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            store.add(cert.unwrap()).unwrap();
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(proxy).unwrap())
+        .tls_backend_preconfigured(tls)
+        .build()
+        .unwrap()
+}
+
+/// Runs curl with `args` (plus `-sS`), off the async runtime's threads.
+pub async fn curl(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .arg("-sS")
+            .args(&args)
+            .output()
+            .expect("curl is installed (.ci/run installs it)")
+    })
+    .await
+    .unwrap()
+}
