@@ -25,4 +25,5 @@ pub mod logging;
 pub mod net;
 pub mod policy;
 pub mod proxy;
+pub mod spool;
 pub mod tls;
