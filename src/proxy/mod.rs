@@ -4,6 +4,7 @@
 //! intercepted TLS connection, goes through `service::handle`; scheme and authority are the
 //! only difference.
 
+mod blockpage;
 mod body;
 mod connect;
 mod error;
@@ -12,6 +13,7 @@ mod hop;
 mod idle;
 mod listener;
 mod respond;
+mod rewind;
 mod service;
 mod target;
 
