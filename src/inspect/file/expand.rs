@@ -102,7 +102,7 @@ impl<C: Codec> Expander<C> {
             if step.end {
                 return Fed::End(pos);
             }
-            if step.read == 0 && step.written < self.out.len() {
+            if step.read == 0 && step.written == 0 {
                 // No progress possible without more input.
                 return if pos >= input.len() {
                     Fed::More

@@ -13,17 +13,16 @@ pub(crate) const SPLITS: [usize; 4] = [1, 7, 4096, 0];
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Recorder {
     /// Text streams: consecutive calls with one origin are joined; `end_text` closes one.
-    pub(crate) streams: Vec<(TextOrigin, String)>,
+    pub(crate) streams: Vec<(TextOrigin, Vec<u8>)>,
     pub(crate) labels: Vec<(Level, LabelSource)>,
     open: bool,
 }
 
 impl ContentSink for Recorder {
     fn text(&mut self, text: &[u8], origin: TextOrigin) {
-        let s = String::from_utf8_lossy(text);
         match self.streams.last_mut() {
-            Some((o, buf)) if self.open && *o == origin => buf.push_str(&s),
-            _ => self.streams.push((origin, s.into_owned())),
+            Some((o, buf)) if self.open && *o == origin => buf.extend_from_slice(text),
+            _ => self.streams.push((origin, text.to_vec())),
         }
         self.open = true;
     }
@@ -40,11 +39,11 @@ impl ContentSink for Recorder {
 impl Recorder {
     /// All text of one origin, streams separated by `|`.
     pub(crate) fn text(&self, origin: TextOrigin) -> String {
-        let parts: Vec<&str> = self
+        let parts: Vec<String> = self
             .streams
             .iter()
             .filter(|(o, s)| *o == origin && !s.is_empty())
-            .map(|(_, s)| s.as_str())
+            .map(|(_, s)| String::from_utf8_lossy(s).into_owned())
             .collect();
         parts.join("|")
     }
