@@ -5,10 +5,12 @@
 //! as a docx uploaded on its own.
 
 mod bytes;
+mod compressed;
 mod expand;
 mod odf;
 mod ooxml;
 mod sniff;
+mod tar;
 #[cfg(test)]
 mod testutil;
 mod xml;
@@ -151,9 +153,13 @@ fn unreachable_facts() -> FormatFacts {
 }
 
 /// Picks the scanner for a sniffed type.
-fn scanner_for(file_type: FileType, depth: u8, _cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
+fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
     match file_type {
         FileType::Zip => Box::new(zip::ZipScanner::new(depth)),
+        FileType::Gzip | FileType::Bzip2 | FileType::Xz | FileType::Zstd => {
+            Box::new(compressed::CompressedScanner::new(file_type, depth, cx))
+        }
+        FileType::Tar => Box::new(tar::TarScanner::new(depth)),
         _ => Box::new(Opaque { file_type }),
     }
 }
