@@ -9,6 +9,7 @@ mod compressed;
 mod expand;
 mod odf;
 mod ooxml;
+mod sevenz;
 mod sniff;
 mod tar;
 #[cfg(test)]
@@ -160,6 +161,7 @@ fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn F
             Box::new(compressed::CompressedScanner::new(file_type, depth, cx))
         }
         FileType::Tar => Box::new(tar::TarScanner::new(depth)),
+        FileType::SevenZip => Box::new(sevenz::SevenZipScanner::new()),
         _ => Box::new(Opaque { file_type }),
     }
 }
