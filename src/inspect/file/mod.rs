@@ -9,6 +9,7 @@ mod compressed;
 mod expand;
 mod odf;
 mod ooxml;
+mod rar;
 mod sevenz;
 mod sniff;
 mod tar;
@@ -162,6 +163,7 @@ fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn F
         }
         FileType::Tar => Box::new(tar::TarScanner::new(depth)),
         FileType::SevenZip => Box::new(sevenz::SevenZipScanner::new()),
+        FileType::Rar => Box::new(rar::RarScanner::new(depth)),
         _ => Box::new(Opaque { file_type }),
     }
 }
