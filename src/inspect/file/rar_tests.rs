@@ -71,3 +71,26 @@ fn truncated_or_damaged_rar() {
         }
     }
 }
+
+#[test]
+fn settled_only_when_headers_are_encrypted() {
+    use crate::inspect::file::{FileScanner, ScanCx};
+    let config = config();
+    for (name, settled) in [
+        ("rar5-hdr-enc.rar", true),
+        ("rar4-hdr-enc.rar", true),
+        ("rar5-enc.rar", false),
+    ] {
+        let bytes = fixture(name);
+        let mut sink = crate::inspect::sink::NullSink;
+        let mut budget = u64::MAX;
+        let mut cx = ScanCx {
+            config: &config,
+            sink: &mut sink,
+            expand_budget: &mut budget,
+        };
+        let mut scanner = FileScanner::new(&config, 0);
+        scanner.feed(&bytes[..60], &mut cx);
+        assert_eq!(scanner.settled(), settled, "{name}");
+    }
+}
