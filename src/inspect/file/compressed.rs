@@ -17,7 +17,6 @@ const MAX_GZIP_HEADER: usize = 64 << 10;
 
 pub(crate) struct CompressedScanner {
     file_type: FileType,
-    depth: u8,
     state: State,
     codec: Expander<Box<dyn Codec>>,
     header: Vec<u8>,
@@ -77,7 +76,6 @@ impl CompressedScanner {
         };
         Self {
             file_type,
-            depth,
             state,
             codec: Expander::new(codec),
             header: Vec::new(),
@@ -247,7 +245,6 @@ impl FormatScanner for CompressedScanner {
             facts.members = inner.members;
             facts.limits.extend(inner.limits);
         }
-        let _ = self.depth;
         facts
     }
 }

@@ -84,6 +84,9 @@ fn tar_and_tar_gz_members() {
     }
     let (facts, _) = scan_all(&fixture("bundel.tar.gz"), &config());
     assert_eq!(facts.file_type, FileType::Gzip);
+    // Sniffed by `ustar` at offset 257.
+    let (facts, _) = scan_all(&fixture("bundel.tar"), &config());
+    assert_eq!(facts.file_type, FileType::Tar);
 }
 
 #[test]

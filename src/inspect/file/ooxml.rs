@@ -73,7 +73,7 @@ impl OoxmlPackage {
 impl Part {
     /// The extractor for a part name, if the part carries text, labels or the type.
     pub(crate) fn for_name(name: &[u8]) -> Option<Part> {
-        use TextOrigin::{Body, HeaderFooter};
+        use TextOrigin::Body;
         let handler = match name {
             b"[Content_Types].xml" => Handler::ContentTypes(ContentTypes::default()),
             b"docProps/core.xml" => Handler::Core(Core::default()),
@@ -89,7 +89,6 @@ impl Part {
                 Handler::Text(TextPart::new(flavor, origin))
             }
         };
-        let _ = HeaderFooter;
         Some(Part {
             tok: XmlTokenizer::new(),
             handler,

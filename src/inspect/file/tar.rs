@@ -256,8 +256,10 @@ impl FormatScanner for TarScanner {
     }
 
     fn finish(mut self: Box<Self>, cx: &mut ScanCx<'_>) -> FormatFacts {
-        let truncated = !matches!(self.state, State::End | State::Stopped)
-            && !(self.state == State::Header && self.block.is_empty() && self.count > 0);
+        // A tar that stops at a block boundary after its members, without the two zero
+        // blocks, is accepted by every reader.
+        let clean_stop = self.state == State::Header && self.block.is_empty() && self.count > 0;
+        let truncated = !(matches!(self.state, State::End | State::Stopped) || clean_stop);
         if self.current.is_some() {
             self.end_member(cx);
         }

@@ -72,6 +72,7 @@ impl XmlTokenizer {
     }
 
     /// True when the part did not start like XML (ciphertext, binary): nothing was emitted.
+    #[cfg(test)]
     pub(crate) fn not_xml(&self) -> bool {
         self.state == State::NotXml
     }

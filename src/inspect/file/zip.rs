@@ -121,7 +121,7 @@ impl ZipScanner {
                     let left = n - take as u64;
                     self.state = if left == 0 { St::Sig } else { St::Skip(left) };
                 }
-                St::Central => self.central(&mut rest, cx),
+                St::Central => self.central(&mut rest),
                 St::Zip64Eocd => self.zip64_eocd(&mut rest),
                 St::Eocd => self.eocd(&mut rest),
                 St::Trailing => {
@@ -413,7 +413,7 @@ impl ZipScanner {
         }
     }
 
-    fn central(&mut self, rest: &mut &[u8], cx: &mut ScanCx<'_>) {
+    fn central(&mut self, rest: &mut &[u8]) {
         if !self.gather(rest, CENTRAL_FIXED) {
             return;
         }
@@ -424,7 +424,6 @@ impl ZipScanner {
         let h = header::parse_central(&self.buf);
         self.buf.clear();
         self.out.confirm(&mut self.entries, &h);
-        let _ = cx;
         self.state = St::Sig;
     }
 

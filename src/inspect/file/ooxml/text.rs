@@ -104,21 +104,19 @@ impl TextPart {
             b"t" => self.capture += 1,
             b"br" => self.emit(b" ", cx),
             b"sp" => self.shape = None,
-            b"cNvPr" => {
+            b"cNvPr"
                 if tag
                     .attr(b"name")
-                    .is_some_and(|n| n.starts_with(b"MSIPCMContentMarking"))
-                {
-                    self.shape = Some(TextOrigin::HeaderFooter);
-                }
+                    .is_some_and(|n| n.starts_with(b"MSIPCMContentMarking")) =>
+            {
+                self.shape = Some(TextOrigin::HeaderFooter);
             }
-            b"ph" => {
+            b"ph"
                 if tag
                     .attr(b"type")
-                    .is_some_and(|t| matches!(t.as_ref(), b"ftr" | b"hdr"))
-                {
-                    self.shape = Some(TextOrigin::HeaderFooter);
-                }
+                    .is_some_and(|t| matches!(t.as_ref(), b"ftr" | b"hdr")) =>
+            {
+                self.shape = Some(TextOrigin::HeaderFooter);
             }
             _ => {}
         }

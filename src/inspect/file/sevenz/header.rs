@@ -207,10 +207,10 @@ fn decode(
         let room = cap.saturating_sub(out.len()).min(piece.len());
         out.extend_from_slice(piece.get(..room).unwrap_or_default());
     });
-    if let Fed::Stop(hit) = fed {
-        if out.len() < cap {
-            return Err(hit);
-        }
+    if let Fed::Stop(hit) = fed
+        && out.len() < cap
+    {
+        return Err(hit);
     }
     if out.len() < cap {
         return Err(malformed("7z header shorter than declared"));
