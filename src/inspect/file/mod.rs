@@ -4,7 +4,19 @@
 //! their members (one level deeper), so a docx inside a zip inside a 7z is scanned the same way
 //! as a docx uploaded on its own.
 
+mod bytes;
+mod compressed;
+mod expand;
+mod odf;
+mod ooxml;
+mod rar;
+mod sevenz;
 mod sniff;
+mod tar;
+#[cfg(test)]
+mod testutil;
+mod xml;
+mod zip;
 
 pub use sniff::{SNIFF_WINDOW, Sniff, sniff};
 
@@ -143,8 +155,17 @@ fn unreachable_facts() -> FormatFacts {
 }
 
 /// Picks the scanner for a sniffed type.
-fn scanner_for(file_type: FileType, _depth: u8, _cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
-    Box::new(Opaque { file_type })
+fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
+    match file_type {
+        FileType::Zip => Box::new(zip::ZipScanner::new(depth)),
+        FileType::Gzip | FileType::Bzip2 | FileType::Xz | FileType::Zstd => {
+            Box::new(compressed::CompressedScanner::new(file_type, depth, cx))
+        }
+        FileType::Tar => Box::new(tar::TarScanner::new(depth)),
+        FileType::SevenZip => Box::new(sevenz::SevenZipScanner::new()),
+        FileType::Rar => Box::new(rar::RarScanner::new(depth)),
+        _ => Box::new(Opaque { file_type }),
+    }
 }
 
 /// Types whose verdict is their type alone: media and programs are readable by anyone;

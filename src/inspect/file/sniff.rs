@@ -53,6 +53,10 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Sniff {
             return Sniff::NeedMore;
         }
     }
+    // tar has no magic at the start: ustar puts it at 257, so it needs most of a block.
+    if prefix.get(257..262) == Some(b"ustar") {
+        return Sniff::Type(FileType::Tar);
+    }
     if prefix.len() >= 12 && &prefix[4..8] == b"ftyp" {
         return Sniff::Type(FileType::Mp4);
     }
