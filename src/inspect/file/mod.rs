@@ -4,7 +4,15 @@
 //! their members (one level deeper), so a docx inside a zip inside a 7z is scanned the same way
 //! as a docx uploaded on its own.
 
+mod age;
+mod armor;
+mod cms;
+mod pdf;
+mod pgp;
+mod salted;
 mod sniff;
+#[cfg(test)]
+mod testutil;
 
 pub use sniff::{SNIFF_WINDOW, Sniff, sniff};
 
@@ -144,7 +152,15 @@ fn unreachable_facts() -> FormatFacts {
 
 /// Picks the scanner for a sniffed type.
 fn scanner_for(file_type: FileType, _depth: u8, _cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
-    Box::new(Opaque { file_type })
+    match file_type {
+        FileType::Openpgp => Box::new(pgp::PgpScanner::new(false)),
+        FileType::OpenpgpArmored => Box::new(pgp::PgpScanner::new(true)),
+        FileType::Pdf => Box::new(pdf::PdfScanner::new()),
+        FileType::Cms => Box::new(cms::CmsScanner::new()),
+        FileType::Age => Box::new(age::AgeScanner::new()),
+        FileType::OpensslSalted => Box::new(salted::SaltedScanner::new()),
+        _ => Box::new(Opaque { file_type }),
+    }
 }
 
 /// Types whose verdict is their type alone: media and programs are readable by anyone;

@@ -1,0 +1,320 @@
+//! CMS / PKCS #7 and S/MIME: DER, PEM, or a MIME entity with a base64 body.
+//!
+//! A CMS file is a `ContentInfo`: a SEQUENCE whose first element is the content type OID. That
+//! OID is the proof: envelopedData, authEnvelopedData and encryptedData need a key; signedData
+//! is readable by anyone (unless what it signs is itself enveloped, which is checked too).
+
+use crate::inspect::file::armor;
+use crate::inspect::file::{FormatFacts, FormatScanner, ScanCx};
+use crate::inspect::report::{Encryption, EncryptionKind, FileType};
+
+/// pkcs7 arc 1.2.840.113549.1.7, the prefix of most content types.
+const PKCS7: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07];
+const OID_AUTH_ENVELOPED: &[u8] = &[
+    0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x10, 0x01, 0x17,
+];
+const OID_COMPRESSED: &[u8] = &[
+    0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x10, 0x01, 0x09,
+];
+
+/// DER bytes the decision may need: the ContentInfo header, and for signedData its version,
+/// digest algorithms and the encapsulated content type.
+const DER_HEAD: usize = 512;
+/// PEM text: the BEGIN line and base64 for `DER_HEAD` bytes.
+const PEM_HEAD: usize = 1024;
+/// A MIME entity: its header block (bounded) and the first lines of the body.
+const MIME_HEAD: usize = 8192;
+
+/// Scans a CMS file in any of its three forms.
+pub(super) struct CmsScanner {
+    head: Vec<u8>,
+    verdict: Option<Encryption>,
+}
+
+#[derive(Clone, Copy)]
+enum Form {
+    Der,
+    Pem,
+    Mime,
+}
+
+// === impl CmsScanner ===
+
+impl CmsScanner {
+    pub(super) fn new() -> Self {
+        Self {
+            head: Vec::new(),
+            verdict: None,
+        }
+    }
+
+    fn form(&self) -> Form {
+        match self.head.first() {
+            Some(0x30) => Form::Der,
+            Some(b'-') => Form::Pem,
+            _ => Form::Mime,
+        }
+    }
+
+    fn cap(&self) -> usize {
+        match self.form() {
+            Form::Der => DER_HEAD,
+            Form::Pem => PEM_HEAD,
+            Form::Mime => MIME_HEAD,
+        }
+    }
+
+    fn decide(&self, complete: bool) -> Option<Encryption> {
+        let mut der = [0u8; DER_HEAD];
+        let (bytes, complete) = match self.form() {
+            Form::Der => (self.head.as_slice(), complete),
+            Form::Pem => {
+                let body = armor::pem_body(&self.head).unwrap_or_default();
+                let n = armor::decode_prefix(body, &mut der);
+                (der.get(..n).unwrap_or_default(), complete || n == DER_HEAD)
+            }
+            Form::Mime => {
+                let Some(body) = mime_body(&self.head) else {
+                    return complete.then(|| Encryption::unknown("S/MIME header incomplete"));
+                };
+                match body {
+                    MimeBody::Base64(text) => {
+                        let n = armor::decode_prefix(text, &mut der);
+                        (der.get(..n).unwrap_or_default(), complete || n == DER_HEAD)
+                    }
+                    MimeBody::Binary(bytes) => (bytes, complete),
+                    MimeBody::NotSmime => {
+                        return Some(Encryption::unknown("MIME entity is not S/MIME"));
+                    }
+                }
+            }
+        };
+        decide_der(bytes, complete)
+    }
+}
+
+impl FormatScanner for CmsScanner {
+    fn feed(&mut self, chunk: &[u8], _cx: &mut ScanCx<'_>) {
+        if self.verdict.is_some() {
+            return;
+        }
+        let take = self.cap().saturating_sub(self.head.len()).min(chunk.len());
+        self.head
+            .extend_from_slice(chunk.get(..take).unwrap_or_default());
+        self.verdict = self.decide(self.head.len() >= self.cap());
+    }
+
+    fn settled(&self) -> bool {
+        self.verdict.is_some()
+    }
+
+    fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
+        let encryption = match self.verdict {
+            Some(v) => v,
+            None => self
+                .decide(true)
+                .unwrap_or_else(|| Encryption::unknown("CMS data truncated")),
+        };
+        FormatFacts {
+            file_type: FileType::Cms,
+            encryption,
+            members: Vec::new(),
+            limits: Vec::new(),
+        }
+    }
+}
+
+/// True when `prefix` starts with a DER/BER ContentInfo of a known CMS content type: a
+/// SEQUENCE header directly followed by one of the OIDs, which random data almost never is.
+pub(super) fn sniff_der(prefix: &[u8]) -> bool {
+    let Ok(Some(outer)) = tlv(prefix, 0) else {
+        return false;
+    };
+    if outer.tag != 0x30 {
+        return false;
+    }
+    matches!(tlv(prefix, outer.start), Ok(Some(oid)) if oid.tag == 0x06
+        && prefix.get(oid.start..oid.start + oid.len.unwrap_or(0)).is_some_and(known_type))
+}
+
+/// True when `prefix` is a MIME header block whose own Content-Type is S/MIME.
+pub(super) fn sniff_mime(prefix: &[u8]) -> bool {
+    let first_line = prefix.split(|&b| b == b'\n').next().unwrap_or_default();
+    let looks_like_header = first_line
+        .iter()
+        .position(|&b| b == b':')
+        .is_some_and(|i| i > 0 && first_line.iter().take(i).all(|b| b.is_ascii_graphic()));
+    looks_like_header
+        && matches!(
+            mime_body(prefix),
+            Some(MimeBody::Base64(_) | MimeBody::Binary(_))
+        )
+}
+
+fn known_type(oid: &[u8]) -> bool {
+    matches!(oid.strip_prefix(PKCS7), Some([1..=6]))
+        || oid == OID_AUTH_ENVELOPED
+        || oid == OID_COMPRESSED
+}
+
+/// Names the content type of a DER ContentInfo.
+fn decide_der(der: &[u8], complete: bool) -> Option<Encryption> {
+    let oid = match der_oid_after(der) {
+        Ok(Some(oid)) => oid,
+        Ok(None) => return complete.then(|| Encryption::unknown("CMS data truncated")),
+        Err(()) => return Some(Encryption::unknown("not a CMS ContentInfo")),
+    };
+    let kind = EncryptionKind::CmsEnveloped;
+    match oid.strip_prefix(PKCS7) {
+        Some([3]) => Some(Encryption::encrypted(kind, "CMS envelopedData")),
+        Some([6]) => Some(Encryption::encrypted(kind, "CMS encryptedData")),
+        Some([2]) => match signed_content_type(der) {
+            Ok(Some(inner)) if inner.strip_prefix(PKCS7) == Some(&[3]) => Some(
+                Encryption::encrypted(kind, "CMS signedData around envelopedData"),
+            ),
+            Ok(None) if !complete => None,
+            _ => Some(Encryption::not_encrypted("signed, not encrypted")),
+        },
+        Some([1]) => Some(Encryption::not_encrypted("CMS data, not encrypted")),
+        Some([5]) => Some(Encryption::not_encrypted("CMS digestedData, not encrypted")),
+        _ if oid == OID_AUTH_ENVELOPED => {
+            Some(Encryption::encrypted(kind, "CMS authEnvelopedData"))
+        }
+        _ if oid == OID_COMPRESSED => Some(Encryption::not_encrypted(
+            "CMS compressedData, not encrypted",
+        )),
+        _ => Some(Encryption::unknown("unknown CMS content type")),
+    }
+}
+
+/// The content type OID of a ContentInfo.
+fn der_oid_after(der: &[u8]) -> Result<Option<&[u8]>, ()> {
+    let Some(outer) = tlv(der, 0)? else {
+        return Ok(None);
+    };
+    if outer.tag != 0x30 {
+        return Err(());
+    }
+    read_oid(der, outer.start)
+}
+
+fn read_oid(der: &[u8], at: usize) -> Result<Option<&[u8]>, ()> {
+    let Some(oid) = tlv(der, at)? else {
+        return Ok(None);
+    };
+    if oid.tag != 0x06 {
+        return Err(());
+    }
+    Ok(der.get(oid.start..oid.start + oid.len.ok_or(())?))
+}
+
+/// The encapsulated content type of a signedData: ContentInfo → [0] → SignedData → version,
+/// digestAlgorithms → EncapsulatedContentInfo → OID.
+fn signed_content_type(der: &[u8]) -> Result<Option<&[u8]>, ()> {
+    let Some(outer) = tlv(der, 0)? else {
+        return Ok(None);
+    };
+    let Some(oid) = tlv(der, outer.start)? else {
+        return Ok(None);
+    };
+    let explicit = oid.start + oid.len.ok_or(())?;
+    let Some(wrapper) = tlv(der, explicit)? else {
+        return Ok(None);
+    };
+    let Some(signed) = tlv(der, wrapper.start)? else {
+        return Ok(None);
+    };
+    let Some(version) = tlv(der, signed.start)? else {
+        return Ok(None);
+    };
+    let digests_at = version.start + version.len.ok_or(())?;
+    let Some(digests) = tlv(der, digests_at)? else {
+        return Ok(None);
+    };
+    let encap_at = digests.start + digests.len.ok_or(())?;
+    let Some(encap) = tlv(der, encap_at)? else {
+        return Ok(None);
+    };
+    read_oid(der, encap.start)
+}
+
+/// A BER tag-length header: tag byte, where the content starts, its length (`None` =
+/// indefinite).
+struct Tlv {
+    tag: u8,
+    start: usize,
+    len: Option<usize>,
+}
+
+/// Reads the tag-length header at `at`. `Ok(None)` = need more bytes.
+fn tlv(der: &[u8], at: usize) -> Result<Option<Tlv>, ()> {
+    let (Some(&tag), Some(&first)) = (der.get(at), der.get(at + 1)) else {
+        return Ok(None);
+    };
+    if tag & 0x1F == 0x1F {
+        return Err(()); // multi-byte tags never occur in ContentInfo headers
+    }
+    let start = at + 2;
+    match first {
+        0x00..=0x7F => Ok(Some(Tlv {
+            tag,
+            start,
+            len: Some(usize::from(first)),
+        })),
+        0x80 => Ok(Some(Tlv {
+            tag,
+            start,
+            len: None,
+        })),
+        0x81..=0x84 => {
+            let n = usize::from(first & 0x7F);
+            let Some(bytes) = der.get(start..start + n) else {
+                return Ok(None);
+            };
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            Ok(Some(Tlv {
+                tag,
+                start: start + n,
+                len: Some(len),
+            }))
+        }
+        _ => Err(()),
+    }
+}
+
+enum MimeBody<'a> {
+    Base64(&'a [u8]),
+    Binary(&'a [u8]),
+    NotSmime,
+}
+
+/// Reads a MIME header block; `None` until the blank line that ends it has arrived.
+fn mime_body(entity: &[u8]) -> Option<MimeBody<'_>> {
+    let mut smime = false;
+    let mut base64 = false;
+    let mut rest = entity;
+    loop {
+        let end = memchr::memchr(b'\n', rest)?;
+        let line = rest.get(..end).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        rest = rest.get(end + 1..).unwrap_or_default();
+        if line.is_empty() {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix(b"content-type:") {
+            let value = value.trim_ascii_start();
+            smime = value.starts_with(b"application/pkcs7-mime")
+                || value.starts_with(b"application/x-pkcs7-mime");
+        } else if let Some(value) = lower.strip_prefix(b"content-transfer-encoding:") {
+            base64 = value.trim_ascii() == b"base64";
+        }
+    }
+    Some(match (smime, base64) {
+        (false, _) => MimeBody::NotSmime,
+        (true, true) => MimeBody::Base64(rest),
+        (true, false) => MimeBody::Binary(rest),
+    })
+}
