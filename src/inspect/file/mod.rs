@@ -8,6 +8,8 @@ mod age;
 mod armor;
 mod cfb;
 mod cms;
+#[cfg(test)]
+mod crypto_tests;
 mod pdf;
 mod pgp;
 mod salted;

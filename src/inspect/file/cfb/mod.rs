@@ -8,6 +8,7 @@
 //!   start at 64-byte-aligned offsets, where their headers are recognised;
 //! - large streams (`WordDocument`, `Workbook`) start on a sector boundary, where the Word FIB
 //!   and the Excel BOF record are recognised.
+//!
 //! Content signatures count only together with the directory name of their stream, so a
 //! look-alike in unrelated data cannot decide alone. The verdict waits for the end of the file
 //! (the directory may be last). Text of legacy formats is not extracted.
@@ -86,15 +87,15 @@ impl CfbScanner {
     fn unit(&mut self, unit: &[u8; UNIT]) {
         let offset = self.offset;
         self.offset += UNIT as u64;
-        if let Some(capture) = &mut self.bof {
-            if capture.len() < BOF_CAPTURE {
-                capture.extend_from_slice(unit);
-            }
+        if let Some(capture) = &mut self.bof
+            && capture.len() < BOF_CAPTURE
+        {
+            capture.extend_from_slice(unit);
         }
         if let Some(first) = self.pending_name.take() {
             self.directory_entry(&first, unit);
         }
-        if offset % 128 == 0 && names::may_be_name(unit) {
+        if offset.is_multiple_of(128) && names::may_be_name(unit) {
             self.pending_name = Some(*unit);
         }
         self.stream_start(unit, offset);
@@ -117,7 +118,7 @@ impl CfbScanner {
         if self.current_user_token.is_none() {
             self.current_user_token = legacy::current_user_token(unit);
         }
-        let sector_start = self.sector > 0 && offset % self.sector as u64 == 0;
+        let sector_start = self.sector > 0 && offset.is_multiple_of(self.sector as u64);
         if sector_start && self.fib.is_none() {
             self.fib = Fib::read(unit);
         }

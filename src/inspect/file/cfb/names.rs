@@ -47,9 +47,8 @@ impl Names {
     pub(super) fn entry(&mut self, first: &[u8; 64], second: &[u8; 64]) -> Option<Name> {
         let [len_lo, len_hi, kind, color, ..] = *second;
         let name_len = usize::from(u16::from_le_bytes([len_lo, len_hi]));
-        let valid = name_len >= 4
-            && name_len <= 64
-            && name_len % 2 == 0
+        let valid = (4..=64).contains(&name_len)
+            && name_len.is_multiple_of(2)
             && matches!(kind, 1 | 2 | 5)
             && color <= 1
             && first.get(name_len - 2..name_len) == Some(&[0, 0]);

@@ -267,10 +267,10 @@ impl FormatScanner for PdfScanner {
 
     fn finish(mut self: Box<Self>, cx: &mut ScanCx<'_>) -> FormatFacts {
         if self.mode == Mode::Tokens {
-            if let Some(tok) = self.lexer.flush() {
-                if let Some(event) = self.parser.token(tok) {
-                    self.on_event(event, cx);
-                }
+            if let Some(tok) = self.lexer.flush()
+                && let Some(event) = self.parser.token(tok)
+            {
+                self.on_event(event, cx);
             }
         } else {
             self.end_stream(cx);

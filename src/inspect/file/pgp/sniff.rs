@@ -212,10 +212,14 @@ mod tests {
         assert!(sniff_binary(&[
             0x8C, 0x0D, 0x04, 0x09, 0x03, 0x08, 1, 2, 3, 4, 5, 6, 7, 8
         ]));
-        // gpg -e: PKESK v3 (key id, then RSA).
-        assert!(sniff_binary(&[
-            0x85, 0x01, 0x8C, 0x03, 1, 2, 3, 4, 5, 6, 7, 8, 0x01, 0x07
-        ]));
+        // gpg -e: PKESK v3 (key id, then RSA and a 2048-bit MPI).
+        let pkesk = [
+            0x85, 0x01, 0x0C, 0x03, 1, 2, 3, 4, 5, 6, 7, 8, 0x01, 0x08, 0x00, 0x9F,
+        ];
+        assert!(sniff_binary(&pkesk));
+        let mut bad_mpi = pkesk;
+        bad_mpi[15] = 0x1F;
+        assert!(!sniff_binary(&bad_mpi));
         assert!(!sniff_binary(b"\x8C\x0D\x07\x09\x03\x08"));
     }
 }
