@@ -159,7 +159,12 @@ fn scanner_for(file_type: FileType, _depth: u8, _cx: &mut ScanCx<'_>) -> Box<dyn
         FileType::Openpgp => Box::new(pgp::PgpScanner::new(false)),
         FileType::OpenpgpArmored => Box::new(pgp::PgpScanner::new(true)),
         FileType::Pdf => Box::new(pdf::PdfScanner::new()),
-        FileType::Cfb => Box::new(cfb::CfbScanner::new()),
+        FileType::Cfb
+        | FileType::OoxmlEncrypted
+        | FileType::Doc
+        | FileType::Xls
+        | FileType::Ppt
+        | FileType::Msi => Box::new(cfb::CfbScanner::new()),
         FileType::Cms => Box::new(cms::CmsScanner::new()),
         FileType::Age => Box::new(age::AgeScanner::new()),
         FileType::OpensslSalted => Box::new(salted::SaltedScanner::new()),
