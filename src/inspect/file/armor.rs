@@ -35,6 +35,46 @@ pub(super) fn decode_prefix(text: &[u8], out: &mut [u8]) -> usize {
     n
 }
 
+/// A base64 decoder that keeps its state across chunks and stops at the end of the data
+/// (`=` padding, the armor checksum line or the END line).
+#[derive(Debug, Default)]
+pub(super) struct Base64Stream {
+    acc: u32,
+    bits: u32,
+    ended: bool,
+}
+
+impl Base64Stream {
+    /// Appends the bytes decoded from `text` to `out` (cleared first).
+    pub(super) fn decode(&mut self, text: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        for &c in text {
+            if self.ended {
+                return;
+            }
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b' ' | b'\t' | b'\r' | b'\n' => continue,
+                _ => {
+                    self.ended = true;
+                    return;
+                }
+            };
+            self.acc = (self.acc << 6) | u32::from(v);
+            self.bits += 6;
+            if self.bits >= 8 {
+                self.bits -= 8;
+                out.push((self.acc >> self.bits) as u8);
+                self.acc &= (1 << self.bits) - 1;
+            }
+        }
+    }
+}
+
 /// The body of a PEM-style block: skips the `-----BEGIN ...-----` line (the caller checked it)
 /// and any `Key: value` header lines, returning the text from the first base64 line on.
 /// `None` while the header lines are not complete yet.

@@ -207,8 +207,32 @@ fn readable_armor_reaches_the_sink() {
             sink.body.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----"),
             "@{split}"
         );
+        for signed in ["pgp-signed.gpg", "pgp-signed.asc"] {
+            let (facts, sink) = scan(&fixture(signed), split, &config);
+            assert!(
+                sink.body.contains("BSN 111222333"),
+                "{signed} @{split}: {:?}",
+                sink.body
+            );
+            assert!(facts.limits.is_empty());
+        }
         let (_, sink) = scan(&fixture("pgp-symmetric.asc"), split, &config);
         assert!(sink.body.is_empty(), "encrypted armor is not text");
+    }
+}
+
+#[test]
+fn literal_data_in_partial_lengths_is_joined_exactly() {
+    // 300 copies of the message, split by gpg into 8 KiB partial-length pieces.
+    for split in SPLITS {
+        let (_, sink) = scan(&fixture("pgp-signed-uncompressed.gpg"), split, &config());
+        assert_eq!(
+            sink.body
+                .matches("BSN 111222333 van de aanvrager.\nVertrouwelijk")
+                .count(),
+            299,
+            "@{split}"
+        );
     }
 }
 

@@ -9,7 +9,7 @@
 //! Cleartext-signed messages and exported secret keys are readable text: it goes to the sink so
 //! the detectors see it (the private-key detector looks for the armor line).
 
-use crate::inspect::file::armor;
+use crate::inspect::file::armor::{self, Base64Stream};
 use crate::inspect::file::{FormatFacts, FormatScanner, ScanCx};
 use crate::inspect::report::{Encryption, EncryptionKind, FileType};
 use crate::inspect::sink::TextOrigin;
@@ -33,12 +33,22 @@ enum State {
     Done(Encryption),
     /// Readable text (cleartext signature, secret key): every byte goes to the sink.
     Text(Encryption),
+    /// A signed or plain message: its literal data goes to the sink. `armor` decodes the
+    /// armored form first.
+    Message(Encryption, Box<Reader>),
+}
+
+/// Decodes a readable message as it streams.
+struct Reader {
+    message: message::MessageText,
+    armor: Option<(Base64Stream, Vec<u8>)>,
 }
 
 /// What a packet's tag says about the message it starts.
 enum Step {
     NeedMore,
-    Decided(Encryption),
+    /// The verdict, and the tag of the first packet (0 when there is none).
+    Decided(Encryption, u8),
 }
 
 // === impl PgpScanner ===
@@ -63,12 +73,61 @@ impl PgpScanner {
     fn decide(&self, complete: bool) -> Option<State> {
         if !self.armored {
             return match first_packet(&self.head, complete) {
-                Step::Decided(e) => Some(State::Done(e)),
+                Step::Decided(e, tag) if readable(tag) => {
+                    Some(State::Message(e, Box::new(Reader::new(false))))
+                }
+                Step::Decided(e, _) => Some(State::Done(e)),
                 Step::NeedMore => None,
             };
         }
         decide_armored(&self.head, complete)
     }
+
+    /// Starts reading from the buffered head once the state is decided.
+    fn begin(&mut self, later: &[u8], cx: &mut ScanCx<'_>) {
+        match &mut self.state {
+            State::Text(_) => {
+                cx.sink.text(&self.head, TextOrigin::Body);
+                cx.sink.text(later, TextOrigin::Body);
+            }
+            State::Message(_, reader) => {
+                let head = if self.armored {
+                    armor::pem_body(&self.head).unwrap_or_default()
+                } else {
+                    &self.head
+                };
+                reader.feed(head, cx);
+                reader.feed(later, cx);
+            }
+            State::Deciding | State::Done(_) => {}
+        }
+    }
+}
+
+// === impl Reader ===
+
+impl Reader {
+    fn new(armored: bool) -> Self {
+        Self {
+            message: message::MessageText::new(),
+            armor: armored.then(|| (Base64Stream::default(), Vec::new())),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8], cx: &mut ScanCx<'_>) {
+        match &mut self.armor {
+            Some((decoder, decoded)) => {
+                decoder.decode(data, decoded);
+                self.message.feed(decoded, cx);
+            }
+            None => self.message.feed(data, cx),
+        }
+    }
+}
+
+/// Messages whose first packet leaves the content readable.
+fn readable(tag: u8) -> bool {
+    matches!(tag, 4 | 8 | 11)
 }
 
 impl FormatScanner for PgpScanner {
@@ -76,16 +135,14 @@ impl FormatScanner for PgpScanner {
         match self.state {
             State::Done(_) => {}
             State::Text(_) => cx.sink.text(chunk, TextOrigin::Body),
+            State::Message(_, ref mut reader) => reader.feed(chunk, cx),
             State::Deciding => {
                 let take = self.cap().saturating_sub(self.head.len()).min(chunk.len());
                 let (now, later) = chunk.split_at(take);
                 self.head.extend_from_slice(now);
                 if let Some(state) = self.decide(self.head.len() >= self.cap()) {
-                    if matches!(state, State::Text(_)) {
-                        cx.sink.text(&self.head, TextOrigin::Body);
-                        cx.sink.text(later, TextOrigin::Body);
-                    }
                     self.state = state;
+                    self.begin(later, cx);
                 }
             }
         }
@@ -97,19 +154,23 @@ impl FormatScanner for PgpScanner {
 
     fn finish(mut self: Box<Self>, cx: &mut ScanCx<'_>) -> FormatFacts {
         if matches!(self.state, State::Deciding) {
-            let state = self
+            self.state = self
                 .decide(true)
                 .unwrap_or_else(|| State::Done(Encryption::unknown("OpenPGP data truncated")));
-            if matches!(state, State::Text(_)) {
-                cx.sink.text(&self.head, TextOrigin::Body);
-            }
-            self.state = state;
+            self.begin(&[], cx);
         }
-        if matches!(self.state, State::Text(_)) {
-            cx.sink.end_text();
-        }
+        let mut limits = Vec::new();
         let encryption = match self.state {
-            State::Done(e) | State::Text(e) => e,
+            State::Done(e) => e,
+            State::Text(e) => {
+                cx.sink.end_text();
+                e
+            }
+            State::Message(e, reader) => {
+                cx.sink.end_text();
+                limits = reader.message.limits;
+                e
+            }
             State::Deciding => Encryption::unknown("OpenPGP data truncated"),
         };
         FormatFacts {
@@ -120,7 +181,7 @@ impl FormatScanner for PgpScanner {
             },
             encryption,
             members: Vec::new(),
-            limits: Vec::new(),
+            limits,
         }
     }
 }
@@ -168,7 +229,10 @@ fn decide_armored(head: &[u8], complete: bool) -> Option<State> {
     // More base64 may still arrive unless the decoded buffer is full or the input is complete.
     let complete = complete || n == packets.len();
     match first_packet(packets.get(..n).unwrap_or_default(), complete) {
-        Step::Decided(e) => Some(State::Done(e)),
+        Step::Decided(e, tag) if readable(tag) => {
+            Some(State::Message(e, Box::new(Reader::new(true))))
+        }
+        Step::Decided(e, _) => Some(State::Done(e)),
         Step::NeedMore => None,
     }
 }
@@ -248,9 +312,9 @@ fn packet_header(buf: &[u8]) -> Result<Option<PacketHeader>, ()> {
 /// Classifies a message by its first packet, skipping a leading marker packet.
 fn first_packet(buf: &[u8], complete: bool) -> Step {
     let header = match packet_header(buf) {
-        Err(()) => return Step::Decided(Encryption::unknown("not an OpenPGP packet")),
+        Err(()) => return Step::Decided(Encryption::unknown("not an OpenPGP packet"), 0),
         Ok(None) if complete => {
-            return Step::Decided(Encryption::unknown("OpenPGP data truncated"));
+            return Step::Decided(Encryption::unknown("OpenPGP data truncated"), 0);
         }
         Ok(None) => return Step::NeedMore,
         Ok(Some(h)) => h,
@@ -260,11 +324,11 @@ fn first_packet(buf: &[u8], complete: bool) -> Step {
         let next = header.header_len + header.body_len.unwrap_or(3);
         return match buf.get(next..) {
             Some(rest) if !rest.is_empty() => first_packet(rest, complete),
-            _ if complete => Step::Decided(Encryption::unknown("OpenPGP data truncated")),
+            _ if complete => Step::Decided(Encryption::unknown("OpenPGP data truncated"), 0),
             _ => Step::NeedMore,
         };
     }
-    Step::Decided(classify_tag(header.tag))
+    Step::Decided(classify_tag(header.tag), header.tag)
 }
 
 fn classify_tag(tag: u8) -> Encryption {
@@ -283,6 +347,7 @@ fn classify_tag(tag: u8) -> Encryption {
     }
 }
 
+mod message;
 mod sniff;
 
 pub(super) use sniff::sniff_binary;
