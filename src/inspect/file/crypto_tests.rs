@@ -361,3 +361,20 @@ fn random_bytes_never_sniff_as_crypto_containers() {
         );
     }
 }
+
+#[test]
+fn signed_message_inflation_is_charged_to_the_budget() {
+    let mut config = config();
+    config.limits.max_expanded_bytes = 16;
+    let (facts, sink) = scan(&fixture("pgp-signed.gpg"), 4096, &config);
+    assert_eq!(facts.encryption.verdict, Verdict::NotEncrypted);
+    assert!(
+        facts
+            .limits
+            .iter()
+            .any(|l| l.kind == crate::inspect::report::LimitKind::ExpandedSize),
+        "{:?}",
+        facts.limits
+    );
+    assert!(!sink.body.contains("111222333"));
+}

@@ -51,14 +51,19 @@ enum Piece<'a> {
 pub(super) struct MessageText {
     outer: Framer,
     inner: Framer,
-    inflate: Option<Decompress>,
-    /// The compressed packet's algorithm octet was read (or the packet is not compressed).
-    algo_read: bool,
+    inflating: Inflating,
     literal: Literal,
+    pub(super) limits: Vec<LimitHit>,
+}
+
+/// The compressed packet being inflated.
+struct Inflating {
+    inflate: Option<Decompress>,
+    /// The algorithm octet was read (or the packet is not compressed).
+    algo_read: bool,
     out: Box<[u8; OUT_BUF]>,
     consumed: u64,
     produced: u64,
-    pub(super) limits: Vec<LimitHit>,
 }
 
 /// Progress through a literal packet's own header (format, name, date) before its data.
@@ -206,12 +211,14 @@ impl MessageText {
         Self {
             outer: Framer::default(),
             inner: Framer::default(),
-            inflate: None,
-            algo_read: false,
+            inflating: Inflating {
+                inflate: None,
+                algo_read: false,
+                out: Box::new([0; OUT_BUF]),
+                consumed: 0,
+                produced: 0,
+            },
             literal: Literal::default(),
-            out: Box::new([0; OUT_BUF]),
-            consumed: 0,
-            produced: 0,
             limits: Vec::new(),
         }
     }
@@ -221,81 +228,96 @@ impl MessageText {
         let Self {
             outer,
             inner,
-            inflate,
-            algo_read,
+            inflating,
             literal,
-            out,
-            consumed,
-            produced,
             limits,
         } = self;
         outer.feed(data, &mut |piece| match piece {
             Piece::Start(tag) => {
-                *algo_read = tag != TAG_COMPRESSED;
+                inflating.algo_read = tag != TAG_COMPRESSED;
                 *literal = Literal::Format;
             }
             Piece::Body(TAG_LITERAL, body) => literal_data(literal, body, cx),
-            Piece::Body(TAG_COMPRESSED, mut body) => {
-                if !*algo_read {
-                    let Some((&algo, rest)) = body.split_first() else {
-                        return;
-                    };
-                    *algo_read = true;
-                    body = rest;
-                    *inflate = match algo {
-                        1 => Some(Decompress::new(false)),
-                        2 => Some(Decompress::new(true)),
-                        _ => None, // uncompressed or bzip2: not read
-                    };
-                }
-                let Some(inflater) = inflate.as_mut() else {
-                    return;
-                };
-                *consumed += body.len() as u64;
-                let mut input = body;
-                loop {
-                    let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
-                    let Ok(status) =
-                        inflater.decompress(input, &mut out[..], FlushDecompress::None)
-                    else {
-                        *inflate = None;
-                        return;
-                    };
-                    let used =
-                        usize::try_from(inflater.total_in() - before_in).unwrap_or(usize::MAX);
-                    let made = usize::try_from(inflater.total_out() - before_out).unwrap_or(0);
-                    input = input.get(used..).unwrap_or_default();
-                    let made_u64 = made as u64;
-                    if made_u64 > *cx.expand_budget
-                        || (*produced > 1 << 20
-                            && *produced
-                                > consumed.saturating_mul(u64::from(cx.config.limits.max_ratio)))
-                    {
-                        limits.push(LimitHit {
-                            kind: LimitKind::ExpandedSize,
-                            detail: "OpenPGP compressed data beyond the expansion limits".into(),
-                        });
-                        *inflate = None;
-                        return;
-                    }
-                    *cx.expand_budget -= made_u64;
-                    *produced += made_u64;
-                    let decoded = out.get(..made).unwrap_or_default();
+            Piece::Body(TAG_COMPRESSED, body) => {
+                let result = inflating.body(body, cx, &mut |decoded, cx| {
                     inner.feed(decoded, &mut |inner_piece| match inner_piece {
                         Piece::Start(_) => *literal = Literal::Format,
                         Piece::Body(TAG_LITERAL, bytes) => literal_data(literal, bytes, cx),
                         Piece::Body(..) => {}
                     });
-                    if status == Status::StreamEnd
-                        || (input.is_empty() && made < OUT_BUF)
-                        || (used == 0 && made == 0)
-                    {
-                        return;
-                    }
+                });
+                if let Err(hit) = result
+                    && !limits.contains(&hit)
+                {
+                    limits.push(hit);
                 }
             }
             Piece::Body(..) => {}
         });
+    }
+}
+
+// === impl Inflating ===
+
+impl Inflating {
+    /// Inflates a piece of the compressed packet's body, handing the output to `decoded`.
+    fn body(
+        &mut self,
+        mut body: &[u8],
+        cx: &mut ScanCx<'_>,
+        decoded: &mut dyn FnMut(&[u8], &mut ScanCx<'_>),
+    ) -> Result<(), LimitHit> {
+        if !self.algo_read {
+            let Some((&algo, rest)) = body.split_first() else {
+                return Ok(());
+            };
+            self.algo_read = true;
+            body = rest;
+            self.inflate = match algo {
+                1 => Some(Decompress::new(false)),
+                2 => Some(Decompress::new(true)),
+                _ => None, // uncompressed or bzip2: not read
+            };
+        }
+        let Some(inflater) = self.inflate.as_mut() else {
+            return Ok(());
+        };
+        self.consumed += body.len() as u64;
+        let max_ratio = u64::from(cx.config.limits.max_ratio);
+        loop {
+            let (before_in, before_out) = (inflater.total_in(), inflater.total_out());
+            let Ok(status) = inflater.decompress(body, &mut self.out[..], FlushDecompress::None)
+            else {
+                self.inflate = None;
+                return Ok(());
+            };
+            let used = usize::try_from(inflater.total_in() - before_in).unwrap_or(usize::MAX);
+            let made = usize::try_from(inflater.total_out() - before_out).unwrap_or(0);
+            body = body.get(used..).unwrap_or_default();
+            let made_u64 = made as u64;
+            let bomb =
+                self.produced > 1 << 20 && self.produced > self.consumed.saturating_mul(max_ratio);
+            if made_u64 > *cx.expand_budget || bomb {
+                self.inflate = None;
+                return Err(LimitHit {
+                    kind: if bomb {
+                        LimitKind::Ratio
+                    } else {
+                        LimitKind::ExpandedSize
+                    },
+                    detail: "OpenPGP compressed data beyond the expansion limits".into(),
+                });
+            }
+            *cx.expand_budget -= made_u64;
+            self.produced += made_u64;
+            decoded(self.out.get(..made).unwrap_or_default(), cx);
+            if status == Status::StreamEnd
+                || (body.is_empty() && made < OUT_BUF)
+                || (used == 0 && made == 0)
+            {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -6,8 +6,10 @@
 //! with a key packet. `-----BEGIN PGP MESSAGE-----` is used for signed-only messages too, so the
 //! armor is decoded to that first packet rather than trusted.
 //!
-//! Cleartext-signed messages and exported secret keys are readable text: it goes to the sink so
-//! the detectors see it (the private-key detector looks for the armor line).
+//! Readable content goes to the sink so the detectors see it: the literal data of signed-only and
+//! plain messages, cleartext-signed text, and exported secret keys (the private-key detector
+//! looks for the armor line). Only messages decided by a session-key or encrypted-data packet
+//! settle early.
 
 use crate::inspect::file::armor::{self, Base64Stream};
 use crate::inspect::file::{FormatFacts, FormatScanner, ScanCx};
