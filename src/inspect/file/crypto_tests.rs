@@ -222,6 +222,29 @@ fn readable_armor_reaches_the_sink() {
 }
 
 #[test]
+fn signed_cms_content_reaches_the_sink() {
+    let config = config();
+    for name in [
+        "cms-signed.der",
+        "cms-signed.pem",
+        "cms-signed-streamed.pem",
+        "smime-signed.eml",
+    ] {
+        for split in SPLITS {
+            let (_, sink) = scan(&fixture(name), split, &config);
+            // S/MIME canonicalises line ends to CRLF.
+            assert_eq!(
+                sink.body.replace('\r', ""),
+                "Vertrouwelijk\nKlantnummer en BSN 111222333 van de aanvrager.\n",
+                "{name} @{split}"
+            );
+        }
+    }
+    let (_, sink) = scan(&fixture("cms-enveloped.der"), 1, &config);
+    assert!(sink.body.is_empty());
+}
+
+#[test]
 fn literal_data_in_partial_lengths_is_joined_exactly() {
     // 300 copies of the message, split by gpg into 8 KiB partial-length pieces.
     for split in SPLITS {

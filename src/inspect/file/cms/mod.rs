@@ -2,11 +2,16 @@
 //!
 //! A CMS file is a `ContentInfo`: a SEQUENCE whose first element is the content type OID. That
 //! OID is the proof: envelopedData, authEnvelopedData and encryptedData need a key; signedData
-//! is readable by anyone (unless what it signs is itself enveloped, which is checked too).
+//! is readable by anyone (unless what it signs is itself enveloped, which is checked too), and
+//! its content goes to the sink.
 
-use crate::inspect::file::armor;
+mod signed;
+
+use signed::SignedText;
+
+use crate::inspect::file::armor::{self, Base64Stream};
 use crate::inspect::file::{FormatFacts, FormatScanner, ScanCx};
-use crate::inspect::report::{Encryption, EncryptionKind, FileType};
+use crate::inspect::report::{Encryption, EncryptionKind, FileType, Verdict};
 
 /// pkcs7 arc 1.2.840.113549.1.7, the prefix of most content types.
 const PKCS7: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07];
@@ -29,6 +34,14 @@ const MIME_HEAD: usize = 8192;
 pub(super) struct CmsScanner {
     head: Vec<u8>,
     verdict: Option<Encryption>,
+    /// The content of a signedData, streamed to the sink.
+    signed: Option<Box<SignedStream>>,
+}
+
+struct SignedStream {
+    text: SignedText,
+    /// PEM and MIME forms: the base64 decoder and its output buffer.
+    base64: Option<(Base64Stream, Vec<u8>)>,
 }
 
 #[derive(Clone, Copy)]
@@ -45,6 +58,7 @@ impl CmsScanner {
         Self {
             head: Vec::new(),
             verdict: None,
+            signed: None,
         }
     }
 
@@ -64,57 +78,130 @@ impl CmsScanner {
         }
     }
 
-    fn decide(&self, complete: bool) -> Option<Encryption> {
+    /// The verdict once the head shows it, and where signed content starts.
+    fn decide(&self, complete: bool) -> Option<(Encryption, Option<signed::ContentStart>)> {
         let mut der = [0u8; DER_HEAD];
-        let (bytes, complete) = match self.form() {
-            Form::Der => (self.head.as_slice(), complete),
-            Form::Pem => {
-                let body = armor::pem_body(&self.head).unwrap_or_default();
-                let n = armor::decode_prefix(body, &mut der);
+        let (bytes, complete) = match self.body() {
+            Body::Der(bytes) => (bytes, complete),
+            Body::Base64(text) => {
+                let n = armor::decode_prefix(text, &mut der);
                 (der.get(..n).unwrap_or_default(), complete || n == DER_HEAD)
             }
-            Form::Mime => {
-                let Some(body) = mime_body(&self.head) else {
-                    return complete.then(|| Encryption::unknown("S/MIME header incomplete"));
-                };
-                match body {
-                    MimeBody::Base64(text) => {
-                        let n = armor::decode_prefix(text, &mut der);
-                        (der.get(..n).unwrap_or_default(), complete || n == DER_HEAD)
-                    }
-                    MimeBody::Binary(bytes) => (bytes, complete),
-                    MimeBody::NotSmime => {
-                        return Some(Encryption::unknown("MIME entity is not S/MIME"));
-                    }
-                }
+            Body::Incomplete => {
+                return complete.then(|| (Encryption::unknown("S/MIME header incomplete"), None));
+            }
+            Body::NotSmime => {
+                return Some((Encryption::unknown("MIME entity is not S/MIME"), None));
             }
         };
-        decide_der(bytes, complete)
+        let verdict = decide_der(bytes, complete)?;
+        if verdict.verdict != Verdict::NotEncrypted {
+            return Some((verdict, None));
+        }
+        match signed::content_start(bytes) {
+            signed::Found::At(start) => Some((verdict, Some(start))),
+            signed::Found::NeedMore if !complete => None,
+            signed::Found::NeedMore | signed::Found::Absent => Some((verdict, None)),
+        }
+    }
+
+    /// Where the DER bytes are in the head, by form.
+    fn body(&self) -> Body<'_> {
+        match self.form() {
+            Form::Der => Body::Der(&self.head),
+            Form::Pem => Body::Base64(armor::pem_body(&self.head).unwrap_or_default()),
+            Form::Mime => match mime_body(&self.head) {
+                None => Body::Incomplete,
+                Some(MimeBody::Base64(text)) => Body::Base64(text),
+                Some(MimeBody::Binary(bytes)) => Body::Der(bytes),
+                Some(MimeBody::NotSmime) => Body::NotSmime,
+            },
+        }
+    }
+
+    fn decided(
+        &mut self,
+        verdict: Encryption,
+        content: Option<signed::ContentStart>,
+        later: &[u8],
+        cx: &mut ScanCx<'_>,
+    ) {
+        self.verdict = Some(verdict);
+        let Some(start) = content else {
+            return;
+        };
+        let base64 = match self.body() {
+            Body::Base64(_) => Some((Base64Stream::default(), Vec::new())),
+            _ => None,
+        };
+        let mut stream = Box::new(SignedStream {
+            text: SignedText::new(start),
+            base64,
+        });
+        match self.body() {
+            Body::Der(bytes) | Body::Base64(bytes) => stream.feed(bytes, cx),
+            Body::Incomplete | Body::NotSmime => {}
+        }
+        stream.feed(later, cx);
+        self.signed = Some(stream);
+    }
+}
+
+enum Body<'a> {
+    Der(&'a [u8]),
+    Base64(&'a [u8]),
+    Incomplete,
+    NotSmime,
+}
+
+// === impl SignedStream ===
+
+impl SignedStream {
+    fn feed(&mut self, data: &[u8], cx: &mut ScanCx<'_>) {
+        match &mut self.base64 {
+            Some((decoder, decoded)) => {
+                decoder.decode(data, decoded);
+                self.text.feed(decoded, cx.sink);
+            }
+            None => self.text.feed(data, cx.sink),
+        }
     }
 }
 
 impl FormatScanner for CmsScanner {
-    fn feed(&mut self, chunk: &[u8], _cx: &mut ScanCx<'_>) {
+    fn feed(&mut self, chunk: &[u8], cx: &mut ScanCx<'_>) {
         if self.verdict.is_some() {
+            if let Some(signed) = &mut self.signed {
+                signed.feed(chunk, cx);
+            }
             return;
         }
         let take = self.cap().saturating_sub(self.head.len()).min(chunk.len());
-        self.head
-            .extend_from_slice(chunk.get(..take).unwrap_or_default());
-        self.verdict = self.decide(self.head.len() >= self.cap());
+        let (now, later) = chunk.split_at(take);
+        self.head.extend_from_slice(now);
+        if let Some((verdict, content)) = self.decide(self.head.len() >= self.cap()) {
+            self.decided(verdict, content, later, cx);
+        }
     }
 
     fn settled(&self) -> bool {
-        self.verdict.is_some()
+        self.verdict.is_some() && self.signed.as_ref().is_none_or(|s| s.text.done())
     }
 
-    fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
-        let encryption = match self.verdict {
-            Some(v) => v,
-            None => self
+    fn finish(mut self: Box<Self>, cx: &mut ScanCx<'_>) -> FormatFacts {
+        if self.verdict.is_none() {
+            let (verdict, content) = self
                 .decide(true)
-                .unwrap_or_else(|| Encryption::unknown("CMS data truncated")),
-        };
+                .unwrap_or_else(|| (Encryption::unknown("CMS data truncated"), None));
+            self.decided(verdict, content, &[], cx);
+        }
+        if self.signed.is_some() {
+            cx.sink.end_text();
+        }
+        let encryption = self
+            .verdict
+            .take()
+            .unwrap_or_else(|| Encryption::unknown("CMS data truncated"));
         FormatFacts {
             file_type: FileType::Cms,
             encryption,
