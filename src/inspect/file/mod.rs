@@ -4,12 +4,23 @@
 //! their members (one level deeper), so a docx inside a zip inside a 7z is scanned the same way
 //! as a docx uploaded on its own.
 
+mod age;
+mod armor;
 mod bytes;
+mod cfb;
+mod cms;
 mod compressed;
+#[cfg(test)]
+mod crypto_tests;
 mod expand;
 mod odf;
 mod ooxml;
+mod pdf;
+mod pgp;
 mod rar;
+mod salted;
+#[cfg(test)]
+mod scan_testutil;
 mod sevenz;
 mod sniff;
 mod tar;
@@ -164,6 +175,18 @@ fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn F
         FileType::Tar => Box::new(tar::TarScanner::new(depth)),
         FileType::SevenZip => Box::new(sevenz::SevenZipScanner::new()),
         FileType::Rar => Box::new(rar::RarScanner::new(depth)),
+        FileType::Openpgp => Box::new(pgp::PgpScanner::new(false)),
+        FileType::OpenpgpArmored => Box::new(pgp::PgpScanner::new(true)),
+        FileType::Pdf => Box::new(pdf::PdfScanner::new()),
+        FileType::Cfb
+        | FileType::OoxmlEncrypted
+        | FileType::Doc
+        | FileType::Xls
+        | FileType::Ppt
+        | FileType::Msi => Box::new(cfb::CfbScanner::new()),
+        FileType::Cms => Box::new(cms::CmsScanner::new()),
+        FileType::Age => Box::new(age::AgeScanner::new()),
+        FileType::OpensslSalted => Box::new(salted::SaltedScanner::new()),
         _ => Box::new(Opaque { file_type }),
     }
 }

@@ -31,6 +31,9 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Sniff {
         (b"-----BEGIN AGE ENCRYPTED FILE-----", FileType::Age),
         (b"-----BEGIN PGP ", FileType::OpenpgpArmored),
         (b"Salted__", FileType::OpensslSalted),
+        (b"U2FsdGVkX1", FileType::OpensslSalted),
+        (b"-----BEGIN PKCS7-----", FileType::Cms),
+        (b"-----BEGIN CMS-----", FileType::Cms),
         (b"\xFF\xD8\xFF", FileType::Jpeg),
         (b"\x89PNG\r\n\x1A\n", FileType::Png),
         (b"GIF87a", FileType::Gif),
@@ -68,6 +71,13 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Sniff {
     }
     if !complete && prefix.len() < 512 {
         return Sniff::NeedMore;
+    }
+    // Crypto containers without magic: checked on a full window, each by its own structure.
+    if super::pgp::sniff_binary(prefix) {
+        return Sniff::Type(FileType::Openpgp);
+    }
+    if super::cms::sniff_der(prefix) || super::cms::sniff_mime(prefix) {
+        return Sniff::Type(FileType::Cms);
     }
     Sniff::Type(FileType::Unknown)
 }
