@@ -1,0 +1,7 @@
+mod default_policy;
+
+use std::path::PathBuf;
+
+pub(super) fn shipped() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
