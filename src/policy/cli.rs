@@ -69,7 +69,11 @@ fn write_summary(policy: &Policy, out: &mut dyn Write) -> io::Result<()> {
             c.name, c.hosts, c.upload_hosts
         )?;
     }
-    writeln!(out, "  internal    {} domains", s.internal_domains)?;
+    writeln!(
+        out,
+        "  internal    {} entries (domains and networks)",
+        s.internal_domains
+    )?;
     let intercept = s
         .tls_intercept
         .map_or("all hosts".to_owned(), |n| format!("{n} entries"));

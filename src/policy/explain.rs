@@ -9,6 +9,7 @@ use std::io::{self, Write};
 
 use crate::inspect::{DetectorKind, FileReport, Level, Report, Verdict};
 use crate::policy::Policy;
+use crate::policy::compile::FIRST_CATEGORY;
 use crate::policy::decision::{
     ConnectDecision, ConnectFacts, Decision, RequestCheck, RequestFacts,
 };
@@ -42,24 +43,27 @@ pub(crate) fn render(
         facts.client,
         if facts.has_body { "yes" } else { "no" }
     )?;
-    let listed = dest
-        .category
-        .as_deref()
-        .and_then(|c| policy.categories.iter().position(|x| &*x.name == c))
-        .and_then(|i| {
-            policy
-                .hosts
-                .matched_by(&ctx.key, crate::policy::compile::FIRST_CATEGORY + i as u32)
-        })
-        .map(|p| format!(" (listed as {p})"))
-        .unwrap_or_default();
+    let side = if dest.internal {
+        "internal"
+    } else {
+        "external"
+    };
+    let category = match dest.category.as_deref() {
+        Some(c) => {
+            let entry = policy
+                .categories
+                .iter()
+                .position(|x| &*x.name == c)
+                .and_then(|i| u32::try_from(i).ok())
+                .and_then(|i| policy.hosts.matched_by(&ctx.key, FIRST_CATEGORY + i))
+                .map(|p| format!(" (entry {p})"))
+                .unwrap_or_default();
+            format!(", category {c}{entry}")
+        }
+        None => String::new(),
+    };
     let upload = if ctx.upload { ", upload endpoint" } else { "" };
-    writeln!(
-        out,
-        "host      {}: {}{listed}{upload}",
-        ctx.key,
-        dest.describe()
-    )?;
+    writeln!(out, "host      {}: {side}{category}{upload}", ctx.key)?;
     if facts.scheme == "https" {
         let connect = policy.check_connect(&ConnectFacts {
             client: facts.client,
@@ -108,6 +112,16 @@ pub(crate) fn render(
     writeln!(out, "rules")?;
     let body_report = facts.has_body.then(|| report.unwrap_or(&empty));
     write_rules(out, policy, &ctx, facts, body_report, &decision)?;
+    if decision
+        .rule
+        .as_ref()
+        .is_some_and(|r| r.id == "on-error-limit")
+    {
+        writeln!(
+            out,
+            "  inspection hit a limit: a content rule above could have matched on what was not read, so on_error decides"
+        )?;
+    }
     write_decision(out, policy, &decision)?;
     Ok(decision)
 }

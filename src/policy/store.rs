@@ -135,18 +135,29 @@ impl PolicyStore {
     }
 
     /// Watches the policy directory and reloads after changes to `*.toml` files, debounced by
-    /// [`DEBOUNCE`]. Must be called inside a Tokio runtime. The task ends when the store is
-    /// dropped (at the next event) or when the watch cannot be set up (logged).
+    /// [`DEBOUNCE`]. Must be called inside a Tokio runtime. The watch is registered before this
+    /// returns; the task ends when the store is dropped (at the next event) or at once when the
+    /// watch cannot be set up (logged: reload with SIGHUP then).
     pub fn watch(self: &Arc<Self>) -> JoinHandle<()> {
+        // Capacity 1 is enough: one pending event means "reload after the quiet time".
+        let (tx, rx) = mpsc::channel::<()>(1);
+        let watcher = match start_watcher(&self.dir, tx) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, dir = %self.dir.display(), "cannot watch the policy directory; reload with SIGHUP");
+                None
+            }
+        };
         let store = Arc::downgrade(self);
-        let dir = self.dir.clone();
-        tokio::spawn(watch_loop(store, dir))
+        tokio::spawn(async move {
+            let Some(watcher) = watcher else { return };
+            debounce_loop(store, rx).await;
+            drop(watcher);
+        })
     }
 }
 
-async fn watch_loop(store: Weak<PolicyStore>, dir: PathBuf) {
-    // Capacity 1 is enough: one pending event means "reload after the quiet time".
-    let (tx, mut rx) = mpsc::channel::<()>(1);
+fn start_watcher(dir: &Path, tx: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
     let handler = move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
             && changes_content(&ev.kind)
@@ -155,17 +166,14 @@ async fn watch_loop(store: Weak<PolicyStore>, dir: PathBuf) {
             let _ = tx.try_send(());
         }
     };
-    let mut watcher = match notify::recommended_watcher(handler) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch the policy directory; reload with SIGHUP");
-            return;
-        }
-    };
-    if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-        tracing::error!(error = %e, dir = %dir.display(), "cannot watch the policy directory; reload with SIGHUP");
-        return;
-    }
+    let mut watcher = notify::recommended_watcher(handler)?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+/// Waits for an event, then for `DEBOUNCE` without one, then reloads; until the channel or
+/// the store goes away.
+async fn debounce_loop(store: Weak<PolicyStore>, mut rx: mpsc::Receiver<()>) {
     while rx.recv().await.is_some() {
         loop {
             match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
