@@ -12,14 +12,18 @@ use std::sync::Arc;
 use regex::RegexSet;
 use toml::Spanned;
 
-use crate::inspect::{Engine, EngineConfig, EngineError, LabelTable, Level, Marking};
 use crate::policy::Policy;
+use crate::policy::compile_inspect;
 use crate::policy::compile_rule::compile_rule;
+use crate::policy::decision::Mode;
 use crate::policy::decision::{Contact, InspectFailure, RuleInfo};
 use crate::policy::error::{Issue, PolicyError, span_line};
 use crate::policy::host::{HostIndex, SetId};
 use crate::policy::load::{self, Source};
-use crate::policy::raw::{InterceptPattern, RawCategory, RawFile, RawInspect, RawSettings};
+use crate::policy::raw::{
+    InterceptPattern, RawCategory, RawFile, RawInspect, RawInternal, RawRule, RawSettings, RawTls,
+};
+use crate::policy::rule::Rule;
 use crate::policy::{Category, OnError, Tls};
 
 /// Host sets every policy has, in this order; categories follow.
@@ -36,7 +40,7 @@ pub(crate) struct Problems<'a> {
 }
 
 /// A section that may appear in only one file, with where it was found.
-type Once<'a, T> = Option<(&'a Source, Spanned<T>)>;
+pub(crate) type Once<'a, T> = Option<(&'a Source, Spanned<T>)>;
 
 /// Loads and compiles the policy in `dir`.
 pub(crate) fn compile(dir: &Path) -> Result<Policy, PolicyError> {
@@ -69,152 +73,194 @@ pub(crate) fn compile(dir: &Path) -> Result<Policy, PolicyError> {
     }
 }
 
+/// The sections of all files, each single section taken from the one file that has it.
+struct Merged<'a> {
+    settings: Once<'a, RawSettings>,
+    internal: Once<'a, RawInternal>,
+    tls: Once<'a, RawTls>,
+    inspect: Once<'a, RawInspect>,
+    categories: BTreeMap<String, (&'a Source, Spanned<RawCategory>)>,
+    /// Rules in file order, with their index in their file.
+    rules: Vec<(&'a Source, usize, Spanned<RawRule>)>,
+}
+
+/// Every host list, compiled into one index.
+struct HostSets {
+    index: HostIndex,
+    categories: Vec<Category>,
+    by_name: HashMap<String, (SetId, Arc<str>)>,
+    internal: usize,
+    tls: Tls,
+}
+
 fn build<'a>(
     p: &mut Problems<'_>,
     sources: &'a [Source],
     parsed: Vec<(&'a Source, RawFile)>,
 ) -> Option<Policy> {
-    let mut settings: Once<'a, RawSettings> = None;
-    let mut internal = None;
-    let mut tls = None;
-    let mut inspect: Once<'a, RawInspect> = None;
-    let mut categories: BTreeMap<String, (&'a Source, Spanned<RawCategory>)> = BTreeMap::new();
-    let mut rules = Vec::new();
-    for (src, raw) in parsed {
-        p.once(&mut settings, src, raw.policy, "policy");
-        p.once(&mut internal, src, raw.internal, "internal");
-        p.once(&mut tls, src, raw.tls, "tls");
-        p.once(&mut inspect, src, raw.inspect, "inspect");
-        for (name, cat) in raw.categories {
-            p.category(&mut categories, src, name, cat);
-        }
-        rules.extend(raw.rules.into_iter().enumerate().map(|(i, r)| (src, i, r)));
-    }
-
-    let mut hosts = HostIndex::default();
-    for _ in 0..FIRST_CATEGORY {
-        hosts.new_set();
-    }
-    let mut by_name = HashMap::new();
-    let mut cats = Vec::new();
-    for (name, (_, cat)) in &categories {
-        let set = hosts.new_set();
-        let cat = cat.get_ref();
-        for h in &cat.hosts.0 {
-            hosts.insert(set, h);
-        }
-        for h in &cat.upload_hosts.0 {
-            hosts.insert(set, h);
-            hosts.insert(UPLOAD, h);
-        }
-        let name: Arc<str> = Arc::from(name.as_str());
-        by_name.insert(name.to_string(), (set, name.clone()));
-        cats.push(Category {
-            name,
-            description: cat.description.clone().unwrap_or_default(),
-            hosts: cat.hosts.0.len() + cat.upload_hosts.0.len(),
-            upload_hosts: cat.upload_hosts.0.len(),
-        });
-    }
-
-    let mut internal_count = 0;
-    if let Some((_, raw)) = &internal {
-        for h in &raw.get_ref().hosts.0 {
-            hosts.insert(INTERNAL, h);
-        }
-        internal_count = raw.get_ref().hosts.0.len();
-    }
-    let tls = compile_tls(&mut hosts, tls.as_ref().map(|(_, t)| t.get_ref()));
-
-    let Some((settings_src, settings)) = settings else {
-        p.push(Issue::new(
-            p.dir,
-            None,
-            "policy",
-            "missing [policy] section (mode, default_action, contact)",
-        ));
+    let merged = merge(p, parsed);
+    let mut hosts = host_sets(&merged);
+    let Some((settings_src, settings)) = merged.settings else {
+        let msg = "missing [policy] section (mode, default_action, contact)";
+        p.push(Issue::new(p.dir, None, "policy", msg));
         return None;
     };
     let settings_span = settings.span();
     let settings = settings.into_inner();
-    if rules.is_empty() {
-        p.push(Issue::new(
-            p.dir,
-            None,
-            "rules",
-            "no rules: a policy needs at least one [[rules]] entry",
-        ));
-    }
-
-    let mut seen_ids: HashMap<String, (Arc<str>, usize)> = HashMap::new();
-    let mut paths = Vec::new();
-    let mut compiled = Vec::new();
-    for (src, index, raw) in rules {
-        if let Some(rule) = compile_rule(
-            p,
-            src,
-            index,
-            raw,
-            settings.mode,
-            &by_name,
-            &mut hosts,
-            &mut paths,
-        ) {
-            if let Some((file, line)) = seen_ids.get(&rule.info.id) {
-                p.push(Issue::new(
-                    &src.path,
-                    Some(rule.line),
-                    format!("rules[{index}].id"),
-                    format!(
-                        "duplicate rule id {:?} (first defined at {file}:{line})",
-                        rule.info.id
-                    ),
-                ));
-            } else {
-                seen_ids.insert(rule.info.id.clone(), (rule.file.clone(), rule.line));
-            }
-            compiled.push(rule);
-        }
-    }
-    let path_set = match RegexSet::new(&paths) {
-        Ok(set) if !paths.is_empty() => Some(set),
-        Ok(_) => None,
-        Err(e) => {
-            p.push(Issue::new(
-                p.dir,
-                None,
-                "rules.path",
-                format!("path patterns together: {e}"),
-            ));
-            None
-        }
-    };
-
-    let (engine, key_bytes) = compile_engine(p, inspect)?;
+    let (rules, paths) = compile_rules(p, merged.rules, settings.mode, &mut hosts);
+    let path_set = path_set(p, &paths);
+    let (engine, key) = compile_inspect::compile_engine(p, merged.inspect)?;
     let contact = compile_contact(p, settings_src, settings_span, &settings);
-    let on_error = compile_on_error(&settings);
-    let extra: Vec<&[u8]> = key_bytes.iter().map(Vec::as_slice).collect();
+    let extra: Vec<&[u8]> = key.iter().map(Vec::as_slice).collect();
     Some(Policy {
         version: load::version(sources, &extra),
         dir: p.dir.to_path_buf(),
         files: sources.iter().map(|s| s.name.to_string()).collect(),
+        on_error: compile_on_error(&settings),
         name: settings.name.unwrap_or_default(),
         mode: settings.mode,
         default_action: settings.default_action,
         contact,
-        on_error,
-        hosts,
-        categories: cats,
-        internal_hosts: internal_count,
-        tls,
-        rules: compiled,
+        hosts: hosts.index,
+        categories: hosts.categories,
+        internal_hosts: hosts.internal,
+        tls: hosts.tls,
+        rules,
         paths: path_set,
         path_sources: paths,
         engine: Arc::new(engine),
     })
 }
 
-fn compile_tls(hosts: &mut HostIndex, raw: Option<&crate::policy::raw::RawTls>) -> Tls {
+fn merge<'a>(p: &mut Problems<'_>, parsed: Vec<(&'a Source, RawFile)>) -> Merged<'a> {
+    let mut m = Merged {
+        settings: None,
+        internal: None,
+        tls: None,
+        inspect: None,
+        categories: BTreeMap::new(),
+        rules: Vec::new(),
+    };
+    for (src, raw) in parsed {
+        p.once(&mut m.settings, src, raw.policy, "policy");
+        p.once(&mut m.internal, src, raw.internal, "internal");
+        p.once(&mut m.tls, src, raw.tls, "tls");
+        p.once(&mut m.inspect, src, raw.inspect, "inspect");
+        for (name, cat) in raw.categories {
+            p.category(&mut m.categories, src, name, cat);
+        }
+        m.rules
+            .extend(raw.rules.into_iter().enumerate().map(|(i, r)| (src, i, r)));
+    }
+    if m.rules.is_empty() {
+        let msg = "no rules: a policy needs at least one [[rules]] entry";
+        p.push(Issue::new(p.dir, None, "rules", msg));
+    }
+    m
+}
+
+/// Numbers the host lists (fixed sets, then categories in name order) and fills the index.
+fn host_sets(m: &Merged<'_>) -> HostSets {
+    let mut index = HostIndex::default();
+    for _ in 0..FIRST_CATEGORY {
+        index.new_set();
+    }
+    let mut by_name = HashMap::new();
+    let mut categories = Vec::new();
+    for (name, (_, cat)) in &m.categories {
+        let set = index.new_set();
+        let cat = cat.get_ref();
+        for h in &cat.hosts.0 {
+            index.insert(set, h);
+        }
+        for h in &cat.upload_hosts.0 {
+            index.insert(set, h);
+            index.insert(UPLOAD, h);
+        }
+        let name: Arc<str> = Arc::from(name.as_str());
+        by_name.insert(name.to_string(), (set, name.clone()));
+        categories.push(Category {
+            name,
+            description: cat.description.clone().unwrap_or_default(),
+            hosts: cat.hosts.0.len() + cat.upload_hosts.0.len(),
+            upload_hosts: cat.upload_hosts.0.len(),
+        });
+    }
+    let mut internal = 0;
+    if let Some((_, raw)) = &m.internal {
+        for h in &raw.get_ref().hosts.0 {
+            index.insert(INTERNAL, h);
+        }
+        internal = raw.get_ref().hosts.0.len();
+    }
+    let tls = compile_tls(&mut index, m.tls.as_ref().map(|(_, t)| t.get_ref()));
+    HostSets {
+        index,
+        categories,
+        by_name,
+        internal,
+        tls,
+    }
+}
+
+/// Compiles the rules in order, rejecting duplicate ids; returns them with all path patterns.
+fn compile_rules(
+    p: &mut Problems<'_>,
+    raw: Vec<(&Source, usize, Spanned<RawRule>)>,
+    mode: Mode,
+    hosts: &mut HostSets,
+) -> (Vec<Rule>, Vec<String>) {
+    let mut seen: HashMap<String, (Arc<str>, usize)> = HashMap::new();
+    let mut paths = Vec::new();
+    let mut rules = Vec::new();
+    for (src, index, r) in raw {
+        let Some(rule) = compile_rule(
+            p,
+            src,
+            index,
+            r,
+            mode,
+            &hosts.by_name,
+            &mut hosts.index,
+            &mut paths,
+        ) else {
+            continue;
+        };
+        if let Some((file, line)) = seen.get(&rule.info.id) {
+            let msg = format!(
+                "duplicate rule id {:?} (first defined at {file}:{line})",
+                rule.info.id
+            );
+            p.push(Issue::new(
+                &src.path,
+                Some(rule.line),
+                format!("rules[{index}].id"),
+                msg,
+            ));
+        } else {
+            seen.insert(rule.info.id.clone(), (rule.file.clone(), rule.line));
+        }
+        rules.push(rule);
+    }
+    (rules, paths)
+}
+
+/// One `RegexSet` over every rule's path patterns, so a request's path is matched once.
+fn path_set(p: &mut Problems<'_>, paths: &[String]) -> Option<RegexSet> {
+    if paths.is_empty() {
+        return None;
+    }
+    match RegexSet::new(paths) {
+        Ok(set) => Some(set),
+        Err(e) => {
+            let msg = format!("path patterns together: {e}");
+            p.push(Issue::new(p.dir, None, "rules.path", msg));
+            None
+        }
+    }
+}
+
+fn compile_tls(hosts: &mut HostIndex, raw: Option<&RawTls>) -> Tls {
     let mut tls = Tls::default();
     let Some(raw) = raw else { return tls };
     for entry in &raw.intercept.0 {
@@ -289,115 +335,6 @@ fn compile_on_error(s: &RawSettings) -> OnError {
         internal: raw.internal,
         mode: s.mode,
         infos,
-    }
-}
-
-fn compile_engine(
-    p: &mut Problems<'_>,
-    inspect: Once<'_, RawInspect>,
-) -> Option<(Engine, Option<Vec<u8>>)> {
-    let Some((src, raw)) = inspect else {
-        return match Engine::new(EngineConfig::default()) {
-            Ok(e) => Some((e, None)),
-            Err(e) => {
-                p.push(Issue::new(p.dir, None, "inspect", e.to_string()));
-                None
-            }
-        };
-    };
-    let raw = raw.into_inner();
-    let mut markings = Vec::new();
-    let mut spans = HashMap::new();
-    let levels = [
-        (Level::Public, &raw.markings.public),
-        (Level::Internal, &raw.markings.internal),
-        (Level::Confidential, &raw.markings.confidential),
-        (Level::Secret, &raw.markings.secret),
-    ];
-    for (level, phrases) in levels {
-        for phrase in phrases {
-            let text = phrase.get_ref().trim();
-            let line = span_line(&src.text, Some(phrase.span()));
-            if text.is_empty() {
-                let key = format!("inspect.markings.{}", level.as_str());
-                p.push(Issue::new(&src.path, line, key, "empty marking"));
-                continue;
-            }
-            spans.insert(text.to_owned(), (level, line));
-            markings.push(Marking {
-                phrase: text.to_owned(),
-                level,
-            });
-        }
-    }
-    let labels = LabelTable {
-        guids: raw
-            .labels
-            .guids
-            .iter()
-            .map(|(g, l)| (g.0.clone(), l.0))
-            .collect(),
-        names: raw
-            .labels
-            .names
-            .iter()
-            .map(|(n, l)| (n.trim().to_lowercase(), l.0))
-            .collect(),
-    };
-    let key = read_key(p, src, raw.fingerprint_key_file.as_ref());
-    let config = EngineConfig {
-        limits: raw.limits,
-        markings,
-        labels,
-        fingerprint_key: key.clone(),
-    };
-    match Engine::new(config) {
-        Ok(engine) => Some((engine, key)),
-        Err(EngineError::Marking { phrase, reason }) => {
-            let (level, line) = spans.get(&phrase).copied().unwrap_or((Level::Public, None));
-            let key = format!("inspect.markings.{}", level.as_str());
-            p.push(Issue::new(
-                &src.path,
-                line,
-                key,
-                format!("marking {phrase:?}: {reason}"),
-            ));
-            None
-        }
-    }
-}
-
-/// Reads the HMAC key for detector fingerprints (relative paths are relative to the policy).
-fn read_key(p: &mut Problems<'_>, src: &Source, file: Option<&Spanned<String>>) -> Option<Vec<u8>> {
-    let file = file?;
-    let line = span_line(&src.text, Some(file.span()));
-    let path = p.dir.join(file.get_ref());
-    match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 16 && bytes.len() <= 4096 => Some(bytes),
-        Ok(bytes) => {
-            let msg = format!(
-                "{}: a key must be 16 to 4096 bytes, found {}",
-                path.display(),
-                bytes.len()
-            );
-            p.push(Issue::new(
-                &src.path,
-                line,
-                "inspect.fingerprint_key_file",
-                msg,
-            ));
-            None
-        }
-        Err(e) => {
-            let msg = format!("{}: {e}", path.display());
-            p.push(Issue::new(
-                &src.path,
-                line,
-                "inspect.fingerprint_key_file",
-                msg,
-            ));
-            None
-        }
     }
 }
 

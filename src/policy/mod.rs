@@ -30,6 +30,7 @@
 //! | listed host, 10 rules               | see docs/policy.md |     |
 
 mod compile;
+mod compile_inspect;
 mod compile_rule;
 mod decision;
 mod error;
@@ -38,6 +39,8 @@ mod host;
 mod load;
 mod raw;
 mod rule;
+mod values;
+mod why;
 
 pub mod cli;
 mod explain;
