@@ -8,12 +8,14 @@
 //! - `connect`: block, tunnel and intercept.
 //! - `load_errors`: broken files name the right file, line and key.
 //! - `default_policy`: the shipped `policies/` encode the KSP.
+//! - `docs`: the README's name lists and examples.
 //! - `explain`: the text `sluis explain` prints.
 //! - `store`: reload, snapshots under traffic, the file watcher.
 
 mod connect;
 mod content;
 mod default_policy;
+mod docs;
 mod explain;
 mod hosts;
 mod load_errors;
