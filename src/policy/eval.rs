@@ -1,6 +1,7 @@
 //! Answering the proxy: `classify`, `check_connect`, `check_request`, `evaluate_body`,
 //! `on_error`. Every answer walks the compiled rules in order; nothing here allocates per rule.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::net::IpAddr;
 
@@ -26,10 +27,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) user: Option<&'a str>,
 }
 
-/// Path patterns, matched at most once per request and only if a rule asks.
+/// Path patterns, matched at most once per request and only if a rule asks, against the
+/// normalised path (`path::normalize`).
 pub(crate) struct PathMatches<'a> {
     policy: &'a Policy,
-    path: &'a str,
+    path: Cow<'a, str>,
     matches: OnceCell<Option<SetMatches>>,
 }
 
@@ -254,15 +256,18 @@ impl<'a> PathMatches<'a> {
     pub(crate) fn new(policy: &'a Policy, path: &'a str) -> Self {
         Self {
             policy,
-            path,
+            path: crate::policy::path::normalize(path),
             matches: OnceCell::new(),
         }
     }
 
     pub(crate) fn matched(&self, i: usize) -> bool {
-        let m = self
-            .matches
-            .get_or_init(|| self.policy.paths.as_ref().map(|set| set.matches(self.path)));
+        let m = self.matches.get_or_init(|| {
+            self.policy
+                .paths
+                .as_ref()
+                .map(|set| set.matches(&self.path))
+        });
         m.as_ref().is_some_and(|m| i < m.len() && m.matched(i))
     }
 

@@ -153,8 +153,10 @@ fn normalize_name(raw: &str) -> Result<String, String> {
 // === impl HostKey ===
 
 impl<'a> HostKey<'a> {
-    /// Normalises a host from a request: trailing dot, brackets, case, IPv4-mapped IPv6.
+    /// Normalises a host from a request: a stray port, trailing dot, brackets, case,
+    /// IPv4-mapped IPv6.
     pub(crate) fn new(host: &'a str) -> Self {
+        let host = strip_port(host);
         let h = host.strip_suffix('.').unwrap_or(host);
         let h = h
             .strip_prefix('[')
@@ -179,6 +181,18 @@ impl fmt::Display for HostKey<'_> {
             Self::Ip(ip) => write!(f, "{ip}"),
         }
     }
+}
+
+/// `host:443` → `host`, `[::1]:443` → `[::1]`; a bare IPv6 address is left alone.
+fn strip_port(host: &str) -> &str {
+    if let Some((h, port)) = host.rsplit_once(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && (!h.contains(':') || h.ends_with(']'))
+    {
+        return h;
+    }
+    host
 }
 
 // === impl HostIndex ===

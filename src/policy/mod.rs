@@ -42,6 +42,7 @@ mod error;
 mod eval;
 mod host;
 mod load;
+mod path;
 mod raw;
 mod rule;
 mod values;

@@ -93,6 +93,15 @@ fn google_drive_and_gmail_api_uploads_are_blocked_by_path() {
         let d = decided(&p, &req("POST", "www.googleapis.com", path, true));
         assert_eq!(d.rule_id(), "ksp-1.4-google-api-upload", "{path}");
     }
+    // Writing the path differently does not get past the rule.
+    for path in [
+        "//upload/drive/v3/files",
+        "/%75pload/drive/v3/files",
+        "/x/../drive/v3/files",
+    ] {
+        let d = decided(&p, &req("POST", "www.googleapis.com", path, true));
+        assert_eq!(d.rule_id(), "ksp-1.4-google-api-upload", "{path}");
+    }
     // The same host serves other Google APIs: those are not blocked on the head.
     assert!(inspects(
         &p,

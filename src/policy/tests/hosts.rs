@@ -140,6 +140,19 @@ fn request_hosts_are_normalised() {
         HostKey::new("WWW.Example.COM."),
         HostKey::new("www.example.com")
     );
+    // The facts promise no port; a stray one must not make a listed host unlisted.
+    assert_eq!(
+        HostKey::new("www.Example.com:443"),
+        HostKey::new("www.example.com")
+    );
+    assert_eq!(
+        HostKey::new("[2001:db8::1]:8443"),
+        HostKey::new("2001:db8::1")
+    );
+    assert_eq!(
+        HostKey::new("2001:db8::1"),
+        HostKey::Ip("2001:db8::1".parse().unwrap())
+    );
     assert_eq!(
         HostKey::new("[::ffff:192.0.2.1]"),
         HostKey::Ip(IpAddr::from([192, 0, 2, 1]))

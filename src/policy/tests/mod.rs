@@ -36,6 +36,14 @@ use crate::inspect::{
 };
 use crate::policy::{ConnectDecision, ConnectFacts, Decision, Policy, RequestCheck, RequestFacts};
 
+/// The proxy shares policies and the store across tasks and threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Policy>();
+    send_sync::<crate::policy::PolicyStore>();
+    send_sync::<Decision>();
+};
+
 /// The shipped default policy directory.
 pub(super) fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
