@@ -25,64 +25,12 @@ pub(crate) fn render(
     out: &mut dyn Write,
 ) -> io::Result<Decision> {
     let ctx = policy.ctx(facts.host, facts.client, facts.user);
-    let dest = policy.destination(&ctx);
-    writeln!(
-        out,
-        "policy    {} ({}, {} files)",
-        policy.version(),
-        policy.dir().display(),
-        policy.files.len()
-    )?;
-    writeln!(
-        out,
-        "request   {} {}://{}:{}{}  client {}  body: {}",
-        facts.method,
-        facts.scheme,
-        facts.host,
-        facts.port,
-        facts.path,
-        facts.client,
-        if facts.has_body { "yes" } else { "no" }
-    )?;
-    let side = if dest.internal {
-        "internal"
-    } else {
-        "external"
-    };
-    let category = match dest.category.as_deref() {
-        Some(c) => {
-            let entry = policy
-                .categories
-                .iter()
-                .position(|x| &*x.name == c)
-                .and_then(|i| u32::try_from(i).ok())
-                .and_then(|i| policy.hosts.matched_by(&ctx.key, FIRST_CATEGORY + i))
-                .map(|p| format!(" (entry {p})"))
-                .unwrap_or_default();
-            format!(", category {c}{entry}")
-        }
-        None => String::new(),
-    };
-    let upload = if ctx.upload { ", upload endpoint" } else { "" };
-    writeln!(out, "host      {}: {side}{category}{upload}", ctx.key)?;
-    if facts.scheme == "https" {
-        let connect = policy.check_connect(&ConnectFacts {
-            client: facts.client,
-            user: facts.user,
-            host: facts.host,
-            port: facts.port,
-        });
-        let by = connect
-            .decision()
-            .rule
-            .as_ref()
-            .map(|r| format!(" (rule {})", r.id))
-            .unwrap_or_default();
-        writeln!(out, "connect   {}{by}", connect.as_str())?;
-        if let ConnectDecision::Block(d) = connect {
-            writeln!(out, "decision  block ({}) at CONNECT", d.mode)?;
-            return Ok(d);
-        }
+    write_request(out, policy, facts, &ctx)?;
+    if facts.scheme == "https"
+        && let ConnectDecision::Block(d) = write_connect(out, policy, facts)?
+    {
+        writeln!(out, "decision  block ({}) at CONNECT", d.mode)?;
+        return Ok(d);
     }
     if let Some(report) = report {
         write_files(out, report)?;
@@ -125,6 +73,65 @@ pub(crate) fn render(
     }
     write_decision(out, policy, &decision)?;
     Ok(decision)
+}
+
+fn write_request(
+    out: &mut dyn Write,
+    policy: &Policy,
+    facts: &RequestFacts<'_>,
+    ctx: &Ctx<'_>,
+) -> io::Result<()> {
+    let dest = policy.destination(ctx);
+    let (version, dir, files) = (policy.version(), policy.dir().display(), policy.files.len());
+    writeln!(out, "policy    {version} ({dir}, {files} files)")?;
+    let body = if facts.has_body { "yes" } else { "no" };
+    writeln!(
+        out,
+        "request   {} {}://{}:{}{}  client {}  body: {body}",
+        facts.method, facts.scheme, facts.host, facts.port, facts.path, facts.client
+    )?;
+    let side = if dest.internal {
+        "internal"
+    } else {
+        "external"
+    };
+    let category = match dest.category.as_deref() {
+        Some(c) => {
+            let entry = policy
+                .categories
+                .iter()
+                .position(|x| &*x.name == c)
+                .and_then(|i| u32::try_from(i).ok())
+                .and_then(|i| policy.hosts.matched_by(&ctx.key, FIRST_CATEGORY + i))
+                .map(|p| format!(" (entry {p})"))
+                .unwrap_or_default();
+            format!(", category {c}{entry}")
+        }
+        None => String::new(),
+    };
+    let upload = if ctx.upload { ", upload endpoint" } else { "" };
+    writeln!(out, "host      {}: {side}{category}{upload}", ctx.key)
+}
+
+fn write_connect(
+    out: &mut dyn Write,
+    policy: &Policy,
+    facts: &RequestFacts<'_>,
+) -> io::Result<ConnectDecision> {
+    let connect = policy.check_connect(&ConnectFacts {
+        client: facts.client,
+        user: facts.user,
+        host: facts.host,
+        port: facts.port,
+    });
+    let by = connect
+        .decision()
+        .rule
+        .as_ref()
+        .map(|r| format!(" (rule {})", r.id))
+        .unwrap_or_default();
+    writeln!(out, "connect   {}{by}", connect.as_str())?;
+    Ok(connect)
 }
 
 fn write_files(out: &mut dyn Write, report: &Report) -> io::Result<()> {

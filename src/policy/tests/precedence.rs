@@ -265,3 +265,35 @@ fn a_limit_hit_with_no_content_rule_above_changes_nothing() {
     let d = p.evaluate_body(&post("example.org"), &with_limit(text_report(vec![], None)));
     assert_eq!(d.rule_id(), "log-ext");
 }
+
+#[test]
+fn upload_endpoint_condition() {
+    let p = policy(&rule("upload-hosts", "block", "upload_endpoint = true"));
+    assert_eq!(
+        decided(&p, &post("content.dropboxapi.com")).rule_id(),
+        "upload-hosts"
+    );
+    assert_eq!(decided(&p, &post("dl.dropbox.com")).rule_id(), "-");
+    let p = policy(&rule(
+        "not-upload",
+        "log",
+        "upload_endpoint = false\ncategory = [\"cloud\"]",
+    ));
+    assert_eq!(decided(&p, &get("dl.dropbox.com")).rule_id(), "not-upload");
+    assert_eq!(decided(&p, &get("content.dropboxapi.com")).rule_id(), "-");
+}
+
+#[test]
+fn hit_limit_false_applies_to_complete_reports_only() {
+    let p = policy(&rule("complete-only", "allow", "hit_limit = false"));
+    assert_eq!(
+        p.evaluate_body(&post("example.org"), &text_report(vec![], None))
+            .rule_id(),
+        "complete-only"
+    );
+    assert_eq!(
+        p.evaluate_body(&post("example.org"), &with_limit(text_report(vec![], None)))
+            .rule_id(),
+        "-"
+    );
+}
