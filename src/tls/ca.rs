@@ -117,8 +117,18 @@ impl Ca {
         })?;
 
         let now = OffsetDateTime::now_utc();
+        // The OU makes each generated CA's subject unique: clients that still hold an older CA
+        // with the same subject may otherwise try the wrong key and report a bad signature.
+        let unit = format!(
+            "created {}-{:02}-{:02} id {}",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            hex::encode(rand::random::<[u8; 4]>())
+        );
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, options.organization.as_str());
+        dn.push(DnType::OrganizationalUnitName, unit.as_str());
         dn.push(DnType::CommonName, options.common_name.as_str());
         let mut params = CertificateParams::default();
         params.distinguished_name = dn;
@@ -139,7 +149,7 @@ impl Ca {
                 source,
             })?;
         let cert_der = cert.der().clone();
-        let subject = options.common_name.clone();
+
         Ok(Self {
             cert_pem: cert.pem(),
             chain: vec![cert_der.clone()],
@@ -148,7 +158,10 @@ impl Ca {
             algorithm: options.algorithm,
             not_before: params.not_before,
             not_after: params.not_after,
-            subject: format!("O={}, CN={subject}", options.organization),
+            subject: format!(
+                "O={}, OU={unit}, CN={}",
+                options.organization, options.common_name
+            ),
             cert_path: PathBuf::from("(generated CA)"),
         })
     }
