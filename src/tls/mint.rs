@@ -2,12 +2,20 @@
 //!
 //! Every leaf gets its own ECDSA P-256 key (a shared key would let one leaked leaf impersonate
 //! every host) and a random serial (browsers refuse a second certificate with the same issuer
-//! and serial, as users of proxies with counter or hash serials found out).
+//! and serial, as users of proxies with counter or hash serials found out). The server config
+//! around the leaf is built here too, so a blocking task can do the whole job.
 
-use pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use std::sync::Arc;
+
+use pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls::{
+    ServerConfig,
+    crypto::CryptoProvider,
+    server::{ProducesTickets, StoresServerSessions},
 };
 use time::{Duration, OffsetDateTime};
 
@@ -18,6 +26,21 @@ pub(crate) const CLOCK_SKEW: Duration = Duration::hours(1);
 
 /// The longest common name X.520 allows; longer DNS names go in the SAN only.
 const MAX_CN_LEN: usize = 64;
+
+/// Everything needed to turn a name into a ready server config; shared with blocking tasks.
+pub(crate) struct LeafFactory {
+    pub(crate) ca: Arc<Ca>,
+    pub(crate) validity: Duration,
+    pub(crate) provider: Arc<CryptoProvider>,
+    pub(crate) sessions: Arc<dyn StoresServerSessions>,
+    pub(crate) ticketer: Arc<dyn ProducesTickets>,
+}
+
+/// A server config with a fresh leaf, and how long that leaf is valid from now.
+pub(crate) struct MadeConfig {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) remaining: Duration,
+}
 
 /// A freshly minted leaf: its chain (leaf first, then the CA's chain) and its private key.
 pub(crate) struct MintedLeaf {
@@ -65,6 +88,34 @@ pub(crate) fn mint_leaf(
         key: PrivatePkcs8KeyDer::from(key.serialize_der()),
         not_after,
     })
+}
+
+// === impl LeafFactory ===
+
+impl LeafFactory {
+    /// Mints a leaf for `target` and wraps it in a server config: ring provider, TLS 1.2 and
+    /// 1.3, ALPN `h2` then `http/1.1`, and the shared session cache and ticket key.
+    pub(crate) fn make(&self, target: &ServerTarget) -> Result<MadeConfig, TlsError> {
+        let now = OffsetDateTime::now_utc();
+        let leaf = mint_leaf(&self.ca, target, self.validity, now)?;
+        let rustls_err = |source| TlsError::Rustls {
+            what: "the leaf server config",
+            source,
+        };
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(rustls_err)?
+            .with_no_client_auth()
+            .with_single_cert(leaf.chain, PrivateKeyDer::Pkcs8(leaf.key))
+            .map_err(rustls_err)?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.session_storage = self.sessions.clone();
+        config.ticketer = self.ticketer.clone();
+        Ok(MadeConfig {
+            config: Arc::new(config),
+            remaining: leaf.not_after - now,
+        })
+    }
 }
 
 fn leaf_params(

@@ -5,7 +5,7 @@ use std::{collections::HashSet, net::IpAddr, sync::Arc};
 use time::{Duration, OffsetDateTime};
 use x509_parser::{extensions::GeneralName, extensions::ParsedExtension};
 
-use super::support::{generated_ca, parse_cert};
+use super::support::{generated_ca, load_fixture_ca, parse_cert};
 use crate::tls::{Ca, CaOptions, LeafMinter, LeafOptions, ServerTarget, TlsError, mint::mint_leaf};
 
 fn minter(ca: Arc<Ca>) -> LeafMinter {
@@ -194,25 +194,38 @@ async fn second_call_is_a_cache_hit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_first_calls_mint_once() {
-    let minter = Arc::new(minter(generated_ca()));
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let (minter, barrier) = (minter.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                minter.server_config(&dns("burst.test")).await.unwrap()
+    // P-256 mints inline; RSA mints on the blocking pool while the others wait.
+    for ca in [generated_ca(), load_fixture_ca("rsa2048")] {
+        let minter = Arc::new(minter(ca));
+        let barrier = Arc::new(tokio::sync::Barrier::new(50));
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (minter, barrier) = (minter.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    minter.server_config(&dns("burst.test")).await.unwrap()
+                })
             })
-        })
-        .collect();
-    let mut configs = Vec::new();
-    for task in tasks {
-        configs.push(task.await.unwrap());
+            .collect();
+        let mut configs = Vec::new();
+        for task in tasks {
+            configs.push(task.await.unwrap());
+        }
+        assert!(configs.iter().all(|c| Arc::ptr_eq(c, &configs[0])));
+        let stats = minter.stats();
+        assert_eq!(stats.mints, 1, "{stats:?}");
+        assert_eq!((stats.misses, stats.hits), (1, 49), "{stats:?}");
     }
-    assert!(configs.iter().all(|c| Arc::ptr_eq(c, &configs[0])));
-    let stats = minter.stats();
-    assert_eq!(stats.mints, 1, "{stats:?}");
-    assert_eq!((stats.misses, stats.hits), (1, 49), "{stats:?}");
+}
+
+#[test]
+fn minting_works_without_a_runtime() {
+    use futures_util::FutureExt;
+    // Outside tokio there is no blocking pool; even an RSA CA then mints inline.
+    let minter = minter(load_fixture_ca("rsa2048"));
+    let config = minter.server_config(&dns("no-runtime.test")).now_or_never();
+    assert!(matches!(config, Some(Ok(_))));
+    assert_eq!(minter.stats().mints, 1);
 }
 
 #[tokio::test]
