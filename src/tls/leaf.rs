@@ -131,7 +131,7 @@ impl LeafMinter {
     ) -> Result<Arc<ServerConfig>, TlsError> {
         let key = target.as_key();
         // Fast path under the shard's read lock.
-        if let Some(entry) = self.cache.get(&key)
+        if let Some(entry) = self.cache.get(key.as_ref())
             && entry.refresh_at > Instant::now()
         {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -144,7 +144,7 @@ impl LeafMinter {
                 EntryAction::ReplaceWithGuard
             }
         };
-        let guard = match self.cache.entry_async(&key, fresh).await {
+        let guard = match self.cache.entry_async(key.as_ref(), fresh).await {
             EntryResult::Retained(config) => {
                 // Another caller minted it while we waited.
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -278,9 +278,9 @@ impl LeafMinter {
     /// Makes the cached leaf for `target` due for refresh, as if half its life had passed.
     pub(crate) fn age_for_test(&self, target: &ServerTarget) {
         let key = target.as_key();
-        if let Some(mut entry) = self.cache.get(&key) {
+        if let Some(mut entry) = self.cache.get(key.as_ref()) {
             entry.refresh_at = Instant::now();
-            self.cache.insert(key, entry);
+            self.cache.insert(key.into_owned(), entry);
         }
     }
 }

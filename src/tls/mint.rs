@@ -123,7 +123,7 @@ fn leaf_params(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<CertificateParams, TlsError> {
-    let name = target.as_key();
+    let name = target.as_key().into_owned();
     let san = match target {
         ServerTarget::Ip(ip) => SanType::IpAddress(*ip),
         ServerTarget::Dns(dns) => SanType::DnsName(

@@ -4,7 +4,7 @@
 //! with an unusable one) the CONNECT host is the best remaining guess. IP addresses become an IP
 //! SAN, since clients never match an IP against a DNS SAN.
 
-use std::{fmt, net::IpAddr};
+use std::{borrow::Cow, fmt, net::IpAddr};
 
 use pki_types::DnsName;
 
@@ -53,9 +53,13 @@ impl ServerTarget {
         }
     }
 
-    /// The name as written in the certificate and used as the cache key.
-    pub fn as_key(&self) -> String {
-        self.to_string()
+    /// The name as written in the certificate and used as the cache key (borrowed for DNS
+    /// names, so a cache hit allocates nothing).
+    pub fn as_key(&self) -> Cow<'_, str> {
+        match self {
+            Self::Dns(name) => Cow::Borrowed(name),
+            Self::Ip(ip) => Cow::Owned(ip.to_string()),
+        }
     }
 
     /// Whether this target is an IP address.

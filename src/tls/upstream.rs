@@ -181,6 +181,6 @@ fn add_extra_roots(roots: &mut RootCertStore, path: &std::path::Path) -> Result<
 fn lab_hosts(hosts: &[String]) -> Result<Vec<String>, TlsError> {
     hosts
         .iter()
-        .map(|h| ServerTarget::parse(h).map(|t| t.as_key()))
+        .map(|h| ServerTarget::parse(h).map(|t| t.as_key().into_owned()))
         .collect()
 }

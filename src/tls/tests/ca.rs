@@ -307,3 +307,45 @@ fn debug_output_never_shows_the_key() {
     assert!(!debug.contains(&body));
     assert!(debug.contains("sluis interception CA"));
 }
+
+#[test]
+fn expired_cas_are_refused_and_short_lived_ones_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let expired = tmp.path().join("expired");
+    Ca::init(
+        &expired,
+        &CaOptions {
+            validity_days: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = Ca::load(&expired.join("ca.pem"), &expired.join("ca.key")).unwrap_err();
+    assert!(matches!(err, TlsError::CaValidity { .. }), "{err}");
+
+    // Expiring within 30 days: accepted, with a warning.
+    let short = tmp.path().join("short");
+    Ca::init(
+        &short,
+        &CaOptions {
+            validity_days: 10,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let warnings = super::support::capture_warnings(|| {
+        Ca::load(&short.join("ca.pem"), &short.join("ca.key")).unwrap();
+    });
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("expires within 30 days")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_name_constrained_ca_loads() {
+    let ca = load_fixture_ca("constrained");
+    assert_eq!(ca.algorithm(), CaKeyAlgorithm::EcdsaP256);
+}

@@ -185,3 +185,39 @@ async fn an_issuing_ca_is_served_with_its_chain_to_the_root() {
         .unwrap();
     assert_eq!(view.peer_chain.len(), 3);
 }
+
+#[tokio::test]
+async fn server_configs_offer_h2_then_h1_and_no_early_data() {
+    let minter = minter_for(generated_ca());
+    let config = minter
+        .server_config(&ServerTarget::parse("props.test").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(config.alpn_protocols, vec![H2.to_vec(), H1.to_vec()]);
+    assert_eq!(config.max_early_data_size, 0);
+    assert!(config.ticketer.enabled());
+}
+
+#[tokio::test]
+async fn a_name_constrained_ca_signs_inside_its_constraints() {
+    let ca = load_fixture_ca("constrained");
+    let minter = minter_for(ca.clone());
+    let client = client_trusting(&[ca.cert_der().clone()], &[H1]);
+    let inside = minter
+        .server_config(&ServerTarget::parse("intranet.corp.example").unwrap())
+        .await
+        .unwrap();
+    handshake(inside, client.clone(), "intranet.corp.example")
+        .await
+        .client
+        .unwrap();
+
+    // Outside them the client refuses, as it should: such a CA cannot intercept the internet.
+    let outside = minter
+        .server_config(&ServerTarget::parse("www.example.com").unwrap())
+        .await
+        .unwrap();
+    let outcome = handshake(outside, client, "www.example.com").await;
+    assert!(outcome.client.is_err());
+    assert!(is_client_cert_rejection(&outcome.server.unwrap_err()).is_some());
+}

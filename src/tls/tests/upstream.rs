@@ -6,7 +6,7 @@ use pki_types::PrivateKeyDer;
 use rustls::ServerConfig;
 use time::{Duration, OffsetDateTime};
 
-use super::support::{generated_ca, handshake};
+use super::support::{capture_warnings, generated_ca, handshake};
 use crate::tls::{
     Alpn, Ca, LeafMinter, LeafOptions, RootsSource, ServerTarget, TlsError, UpstreamTls,
     UpstreamTlsOptions, describe_verify_error, find_rustls_error, mint::mint_leaf, pem::write_new,
@@ -91,22 +91,54 @@ async fn the_lab_exception_applies_to_listed_hosts_only() {
     let up = TestUpstream::new();
     let lab = UpstreamTls::new(&options(None, &["Lab.Example.test."])).unwrap();
 
-    let listed = handshake(
-        up.server("lab.example.test").await,
-        lab.client_config(Alpn::H2AndH1),
-        "lab.example.test",
-    )
-    .await;
+    let server = up.server("lab.example.test").await;
+    let listed = handshake(server, lab.client_config(Alpn::H2AndH1), "lab.example.test").await;
     listed.client.unwrap();
     listed.server.unwrap();
 
-    let reason = failure_reason(
-        &lab,
-        up.server("prod.example.test").await,
-        "prod.example.test",
-    )
-    .await;
+    let server = up.server("prod.example.test").await;
+    let reason = failure_reason(&lab, server, "prod.example.test").await;
     assert!(reason.contains("unknown authority"), "{reason}");
+}
+
+#[test]
+fn every_lab_exception_use_is_logged_with_the_host() {
+    let warnings = capture_warnings(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let up = TestUpstream::new();
+            let lab = UpstreamTls::new(&options(None, &["lab.example.test"])).unwrap();
+            let server = up.server("lab.example.test").await;
+            // Resumption would skip certificate verification; use fresh configs each time.
+            for _ in 0..2 {
+                let mut client = rustls::ClientConfig::clone(&lab.client_config(Alpn::H1Only));
+                client.resumption = rustls::client::Resumption::disabled();
+                handshake(server.clone(), Arc::new(client), "lab.example.test")
+                    .await
+                    .client
+                    .unwrap();
+            }
+        });
+    });
+    let at_start = warnings
+        .iter()
+        .filter(|w| w.contains("danger_accept_invalid_certs_for is set"))
+        .count();
+    let per_use: Vec<_> = warnings
+        .iter()
+        .filter(|w| w.contains("accepting an invalid upstream certificate"))
+        .collect();
+    assert_eq!(at_start, 1, "{warnings:?}");
+    assert_eq!(per_use.len(), 2, "{warnings:?}");
+    assert!(
+        per_use
+            .iter()
+            .all(|w| w.contains("host=lab.example.test") && w.contains("unknown authority")),
+        "{per_use:?}"
+    );
 }
 
 #[tokio::test]
