@@ -89,6 +89,12 @@ pub enum TlsError {
     #[error("cannot build the upstream certificate verifier: {0}")]
     Verifier(String),
 
+    #[error("invalid {option}: {detail}")]
+    InvalidOption {
+        option: &'static str,
+        detail: String,
+    },
+
     #[error("the minting task stopped: {0}")]
     MintTask(String),
 }

@@ -31,7 +31,8 @@ pub struct LeafOptions {
     /// Most leaves kept; each (certificate, key, server config) takes about 2.3 KiB, so the
     /// default 10,000 take about 23 MiB.
     pub cache_size: usize,
-    /// Lifetime of a leaf (capped by the CA's notAfter). The notBefore lies an hour back.
+    /// Lifetime of a leaf (at least 10 minutes, capped by the CA's notAfter). The notBefore lies
+    /// an hour back.
     pub validity: Duration,
     /// Sessions kept for resumption by clients without session-ticket support (TLS 1.2).
     pub session_cache_size: usize,
@@ -258,7 +259,10 @@ impl LeafMinter {
         let half_life = Duration::try_from(made.remaining / 2).unwrap_or_default();
         Ok(CachedLeaf {
             config: made.config,
-            refresh_at: Instant::now() + half_life,
+            // An unrepresentable instant (CA valid for millennia): refresh in a day instead.
+            refresh_at: Instant::now()
+                .checked_add(half_life)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(24 * 3600)),
         })
     }
 }

@@ -58,7 +58,9 @@ pub(crate) fn mint_leaf(
     now: OffsetDateTime,
 ) -> Result<MintedLeaf, TlsError> {
     let not_before = (now - CLOCK_SKEW).max(ca.not_before());
-    let not_after = (now + validity).min(ca.not_after());
+    let not_after = now
+        .checked_add(validity)
+        .map_or(ca.not_after(), |end| end.min(ca.not_after()));
     if not_after <= now {
         return Err(TlsError::CaValidity {
             path: ca.cert_path().to_owned(),

@@ -9,6 +9,8 @@
 //! Everything here uses the ring [`CryptoProvider`](rustls::crypto::CryptoProvider) explicitly;
 //! nothing depends on a process-wide default provider.
 
+use std::sync::Arc;
+
 mod ca;
 mod error;
 mod leaf;
@@ -21,8 +23,6 @@ mod verify;
 
 #[cfg(test)]
 mod tests;
-
-use std::sync::Arc;
 
 pub use self::{
     ca::{CA_CERT_FILE, CA_KEY_FILE, Ca, CaKeyAlgorithm, CaOptions, Created},

@@ -72,6 +72,14 @@ fn p384_can_be_generated_rsa_cannot() {
         CaKeyAlgorithm::EcdsaP384
     );
     let opts = CaOptions {
+        validity_days: u32::MAX,
+        ..Default::default()
+    };
+    assert!(matches!(
+        Ca::generate(&opts),
+        Err(TlsError::InvalidOption { .. })
+    ));
+    let opts = CaOptions {
         algorithm: CaKeyAlgorithm::Rsa,
         ..Default::default()
     };

@@ -120,6 +120,14 @@ fn leaf_never_outlives_the_ca() {
     assert!(na <= ca.not_after());
     assert!(na > now + Duration::days(1));
 
+    // An absurd validity is capped too, not an overflow.
+    let leaf = mint_leaf(&ca, &dns("a.test"), Duration::MAX, now).unwrap();
+    let na = parse_cert(&leaf.chain[0])
+        .validity()
+        .not_after
+        .to_datetime();
+    assert_eq!(na.unix_timestamp(), ca.not_after().unix_timestamp());
+
     // Minting "in the future", past the CA's end, fails instead of producing a broken leaf.
     let later = ca.not_after() + Duration::hours(1);
     assert!(matches!(
