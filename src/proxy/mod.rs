@@ -11,6 +11,7 @@ mod forward;
 mod hop;
 mod idle;
 mod listener;
+mod observe;
 mod respond;
 mod service;
 mod target;
@@ -23,7 +24,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio_util::task::TaskTracker;
 
+use crate::audit::AuditSink;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::net::{Alpn, Connector, Dialer};
 
 pub use body::{BoxError, ProxyBody, full as full_body};
@@ -39,6 +42,8 @@ pub struct Proxy {
     upgrade_client: Client<Connector, ProxyBody>,
     /// Tunnels and upgraded connections, which outlive the HTTP connection they came from.
     tasks: TaskTracker,
+    audit: AuditSink,
+    metrics: Arc<Metrics>,
 }
 
 /// The parts of the config the request path reads.
@@ -57,7 +62,12 @@ struct Settings {
 // === impl Proxy ===
 
 impl Proxy {
-    pub fn new(config: &Config, dialer: Arc<Dialer>) -> Arc<Self> {
+    pub fn new(
+        config: &Config,
+        dialer: Arc<Dialer>,
+        audit: AuditSink,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let p = &config.proxy;
         let settings = Settings {
             via: (!p.via.is_empty())
@@ -88,6 +98,8 @@ impl Proxy {
             dialer,
             settings,
             tasks: TaskTracker::new(),
+            audit,
+            metrics,
         })
     }
 
