@@ -268,13 +268,7 @@ impl Writer {
                 continue;
             };
             let kind = sink.kind();
-            let res = sink.prepare(now).and_then(|()| {
-                event.sluis.chain = Some(sink.chain().next_link());
-                let line = serde_json::to_vec(&event).map_err(std::io::Error::other)?;
-                sink.write_line(&line, severity, msgid)?;
-                sink.chain().commit(&line);
-                Ok(())
-            });
+            let res = write_one(sink.as_mut(), &mut event, now, severity, msgid);
             match res {
                 Ok(()) => {
                     self.observer.written(kind);
@@ -327,6 +321,22 @@ impl Writer {
             }
         }
     }
+}
+
+/// Writes `event` to one sink as the next link of its chain.
+pub(crate) fn write_one(
+    sink: &mut dyn Sink,
+    event: &mut AuditEvent,
+    now: SystemTime,
+    severity: Severity,
+    msgid: &str,
+) -> std::io::Result<()> {
+    sink.prepare(now)?;
+    event.sluis.chain = Some(sink.chain().next_link());
+    let line = serde_json::to_vec(&event).map_err(std::io::Error::other)?;
+    sink.write_line(&line, severity, msgid)?;
+    sink.chain().commit(&line);
+    Ok(())
 }
 
 #[cfg(test)]
