@@ -88,7 +88,7 @@ fn rotates_by_size_and_links_files() {
     assert_eq!(status, 1, "{out}");
     let removed_name = removed.file_name().unwrap().to_string_lossy().to_string();
     assert!(
-        out.contains(&format!("does not continue")) && out.contains(&removed_name),
+        out.contains("does not continue") && out.contains(&removed_name),
         "{out}"
     );
 }
