@@ -287,3 +287,172 @@ async fn the_pac_file_follows_the_policy() {
         "PROXY 10.0.0.1:8080"
     );
 }
+
+/// Every metric family a fully exercised `Metrics` exports.
+fn exported_families() -> std::collections::HashSet<String> {
+    use sluis::audit::{AuditObserver, PolicyAction, PolicyMode};
+    let m = Metrics::new().unwrap();
+    m.request(
+        Some(PolicyAction::Block),
+        Some(PolicyMode::Enforce),
+        Some("r"),
+        "c",
+        &http::Method::GET,
+    );
+    m.bytes(sluis::metrics::Direction::Upload, 1);
+    let _open = m.connection_opened();
+    m.request_duration(std::time::Duration::from_millis(1));
+    m.inspection(
+        std::time::Duration::from_millis(1),
+        &sluis::inspect::Report::default(),
+    );
+    m.file_inspected(
+        sluis::inspect::FileType::Pdf,
+        sluis::inspect::Verdict::Unknown,
+    );
+    m.detection(sluis::inspect::DetectorKind::Bsn, 1);
+    m.tls_handshake(true);
+    m.leaf_cache(true);
+    m.upstream_error("connect");
+    m.policy_reload(true);
+    m.policy_info("v");
+    m.written("file");
+    m.failed("file");
+    m.dropped();
+    String::from_utf8(m.encode())
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks PromQL expressions with `promtool check rules`, as recording rules.
+fn promql_valid(exprs: &[String]) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yml");
+    let mut yaml = String::from("groups:\n  - name: check\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        yaml.push_str(&format!(
+            "      - record: check:expr{i}\n        expr: {}\n",
+            serde_json::to_string(e).unwrap()
+        ));
+    }
+    std::fs::write(&file, yaml).unwrap();
+    let out = tool(
+        "promtool",
+        &["check", "rules", file.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_dashboard_queries_real_metrics_with_valid_promql() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/sluis.json"
+    ))
+    .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(vars.iter().any(|v| v["name"] == "datasource"
+        && v["type"] == "datasource"
+        && v["query"] == "prometheus"));
+    let families = exported_families();
+    let documented =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let metric_name = regex::Regex::new(r"sluis_[a-z_]+").unwrap();
+    let mut exprs = Vec::new();
+    let mut titles = Vec::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        titles.push(panel["title"].as_str().unwrap().to_owned());
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for name in metric_name.find_iter(expr).map(|m| m.as_str()) {
+                let family = name.strip_suffix("_bucket").unwrap_or(name);
+                assert!(
+                    families.contains(family),
+                    "{} uses unknown metric {name}",
+                    panel["title"]
+                );
+                assert!(
+                    documented.contains(&format!("`{family}`")),
+                    "{family} is not in docs/metrics.md"
+                );
+            }
+            exprs.push(
+                expr.replace("$__rate_interval", "5m")
+                    .replace("$__range", "1h")
+                    .replace("$instance", ".*"),
+            );
+        }
+    }
+    promql_valid(&exprs);
+    for want in [
+        "Blocks by rule",
+        "Blocks by category",
+        "Throughput",
+        "Request latency",
+        "Inspected files by verdict",
+        "Upstream errors by kind",
+        "Policy reloads",
+    ] {
+        assert!(titles.iter().any(|t| t == want), "missing panel {want}");
+    }
+    // Every documented metric is exported.
+    for m in metric_name.find_iter(&documented).map(|m| m.as_str()) {
+        let m = m.trim_end_matches('_');
+        if m.starts_with("sluis_")
+            && !m.ends_with("_bucket")
+            && documented.contains(&format!("| `{m}` |"))
+        {
+            assert!(
+                families.contains(m),
+                "docs/metrics.md lists {m}, which is not exported"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_documented_alerts_are_valid_rules() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let section = doc.split("## Example alerts").nth(1).unwrap();
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.yml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = tool(
+        "promtool",
+        &["check", "rules", file.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
