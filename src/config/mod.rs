@@ -381,6 +381,30 @@ mod tests {
     }
 
     #[test]
+    fn admin_and_audit_keys_are_checked() {
+        let c = Config::parse(
+            None,
+            "[admin]\npac_proxy = \"proxy.corp.example:3128\"\npac_direct = [\"*.corp.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.admin.pac_proxy, "proxy.corp.example:3128");
+        assert!(c.admin.pac_public && c.admin.token_file.is_none());
+        assert!(c.audit.fail_closed);
+        for (text, key) in [
+            ("[admin]\npac_proxy = \"no-port\"\n", "admin.pac_proxy"),
+            (
+                "[admin]\npac_proxy = \"x\\\";alert(1)//:80\"\n",
+                "admin.pac_proxy",
+            ),
+            ("[admin]\npac_direct = [\"a b\"]\n", "admin.pac_direct"),
+            ("[audit]\nqueue = 0\n", "audit.queue"),
+        ] {
+            let err = Config::parse(None, text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn cross_field_checks_name_the_key() {
         let err = Config::parse(None, "[proxy]\nmax_header_bytes = 100\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("proxy.max_header_bytes"));
