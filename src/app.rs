@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{self, Admin};
+use crate::admin::{self, Admin, AdminOptions, NoPolicy, Readiness};
+use crate::audit::AuditSink;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::net::{AddressGuard, Dialer, UpstreamTlsConfigs};
 use crate::proxy::{self, Proxy};
 
@@ -24,6 +26,8 @@ pub enum StartError {
     },
     #[error("upstream TLS: {0}")]
     UpstreamTls(String),
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// A started proxy.
@@ -33,6 +37,7 @@ pub struct Running {
     shutdown: CancellationToken,
     servers: JoinSet<()>,
     proxy: Arc<Proxy>,
+    audit: AuditSink,
     grace: Duration,
 }
 
@@ -51,8 +56,26 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.upstream.connect_timeout,
         upstream_tls(&config)?,
     ));
-    let proxy = Proxy::new(&config, dialer);
-    let admin = Admin::new();
+    let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?);
+    let audit = AuditSink::start(&config.audit, metrics.clone())
+        .map_err(|e| StartError::Setup(e.to_string()))?;
+    // The inspection engine takes this as `EngineConfig::fingerprint_key` once it is wired in.
+    let _fingerprint_key = config
+        .audit
+        .fingerprint_key_file
+        .as_deref()
+        .map(crate::audit::load_or_create_key)
+        .transpose()
+        .map_err(|e| StartError::Setup(format!("audit.fingerprint_key_file: {e}")))?;
+    let readiness = Arc::new(Readiness::new(&["policy", "ca"]));
+    readiness.watch_audit(audit.clone());
+    let proxy = Proxy::new(&config, dialer, audit.clone(), metrics.clone());
+    let admin = Admin::new(
+        admin_options(&config, &proxy_addrs)?,
+        metrics,
+        readiness,
+        Arc::new(NoPolicy),
+    );
 
     let shutdown = CancellationToken::new();
     let mut servers = JoinSet::new();
@@ -74,7 +97,38 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown,
         servers,
         proxy,
+        audit,
         grace: config.proxy.shutdown_grace,
+    })
+}
+
+/// `[admin]` resolved: the token read (0600 only), the PAC proxy address defaulted to the
+/// first proxy listener (the host name when it listens on all addresses).
+fn admin_options(config: &Config, proxy_addrs: &[SocketAddr]) -> Result<AdminOptions, StartError> {
+    let token = match &config.admin.token_file {
+        Some(path) => Some(
+            crate::audit::read_secret_file(path)
+                .map_err(|e| StartError::Setup(format!("admin.token_file: {e}")))?,
+        ),
+        None => None,
+    };
+    let pac_proxy = if !config.admin.pac_proxy.is_empty() {
+        config.admin.pac_proxy.clone()
+    } else {
+        match proxy_addrs.first() {
+            Some(a) if a.ip().is_unspecified() => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                format!("{}:{}", host.trim(), a.port())
+            }
+            Some(a) => a.to_string(),
+            None => String::new(),
+        }
+    };
+    Ok(AdminOptions {
+        token,
+        pac_proxy,
+        pac_direct: config.admin.pac_direct.clone(),
+        pac_public: config.admin.pac_public,
     })
 }
 
@@ -112,6 +166,8 @@ impl Running {
         let servers_done = tokio::time::timeout_at(deadline, servers).await.is_ok();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let tasks_done = self.proxy.drain(left).await;
+        // Every exchange has ended, so every event is queued: write them all out.
+        self.audit.close().await;
         servers_done && tasks_done
     }
 }

@@ -26,6 +26,34 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of audit files (rotated files oldest first, the active file last).
+    /// Exit 0: intact; 1: broken (the line and why are printed); 2: unreadable.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Find events whose fingerprints match a value (a BSN, IBAN or card number), without the
+    /// log holding the value. Exit 0: found; 1: not found; 2: error.
+    Find {
+        /// The value as you have it; spaces, dots and dashes do not matter.
+        #[arg(long)]
+        value: String,
+        /// bsn, iban or card; every kind is tried when left out.
+        #[arg(long)]
+        kind: Option<String>,
+        /// The fingerprint key (`audit.fingerprint_key_file`).
+        #[arg(long, default_value = "secrets/fingerprint.key")]
+        key_file: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Parses arguments and runs the command; returns the process exit status.
@@ -33,7 +61,22 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
+        Command::Audit(cmd) => audit(cmd),
     }
+}
+
+fn audit(cmd: AuditCommand) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let status = match cmd {
+        AuditCommand::Verify { files } => crate::audit::cli::verify(&files, &mut out),
+        AuditCommand::Find {
+            value,
+            kind,
+            key_file,
+            files,
+        } => crate::audit::cli::find(&value, kind.as_deref(), &key_file, &files, &mut out),
+    };
+    ExitCode::from(u8::try_from(status).unwrap_or(2))
 }
 
 fn run(config_path: Option<PathBuf>) -> ExitCode {

@@ -18,10 +18,12 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod proxy;

@@ -2,7 +2,7 @@
 //! the README. Values are validated while they are parsed, so an error names the file, the line
 //! and the key.
 
-mod de;
+pub(crate) mod de;
 mod error;
 mod resolve;
 
@@ -32,6 +32,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub inspect: InspectConfig,
     pub log: LogConfig,
+    pub audit: crate::audit::AuditConfig,
     /// Where the config was read from (`None` = built-in default). Relative paths in the config
     /// are resolved against the working directory, like every path an admin types.
     #[serde(skip)]
@@ -68,6 +69,15 @@ pub struct ProxyConfig {
 pub struct AdminConfig {
     #[serde(deserialize_with = "de::one_or_many")]
     pub listen: Vec<SocketAddr>,
+    /// A file holding the bearer token that every admin endpoint but `/healthz` requires
+    /// (mode 0600). `None`: no token (keep the listener on loopback then).
+    pub token_file: Option<PathBuf>,
+    /// `host:port` that `/proxy.pac` tells clients to use; empty = the first proxy listener.
+    pub pac_proxy: String,
+    /// Domains the PAC file sends DIRECT besides the policy's internal domains.
+    pub pac_direct: Vec<String>,
+    /// Serve `/proxy.pac` without the token: browsers and OS proxy settings cannot send one.
+    pub pac_public: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +187,15 @@ impl Config {
         if self.tls.leaf_cache_size == 0 {
             return err("tls.leaf_cache_size", "must be at least 1");
         }
+        if let Err((key, msg)) = self.audit.validate() {
+            return err(key, &msg);
+        }
+        if !self.admin.pac_proxy.is_empty() && !valid_host_port(&self.admin.pac_proxy) {
+            return err("admin.pac_proxy", "expected host:port");
+        }
+        if let Some(bad) = self.admin.pac_direct.iter().find(|d| !valid_domain(d)) {
+            return err("admin.pac_direct", &format!("{bad:?} is not a domain name"));
+        }
         if self.inspect.request_memory > self.inspect.total_memory {
             return err(
                 "inspect.request_memory",
@@ -210,6 +229,10 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 9090))],
+            token_file: None,
+            pac_proxy: String::new(),
+            pac_direct: Vec::new(),
+            pac_public: true,
         }
     }
 }
@@ -266,6 +289,27 @@ impl Default for LogConfig {
             level: "info".to_owned(),
         }
     }
+}
+
+/// `host:port` with a non-empty host of plain characters (it is written into JavaScript).
+fn valid_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// A domain name (letters, digits, dots, hyphens; a leading `.` or `*.` allowed).
+fn valid_domain(text: &str) -> bool {
+    let name = text.trim_start_matches("*.").trim_start_matches('.');
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 fn loopback_v4() -> IpNet {
@@ -334,6 +378,30 @@ mod tests {
         let err = Config::parse(None, "[upstream]\nconect_timeout = \"1s\"\n").unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("conect_timeout"), "{err}");
+    }
+
+    #[test]
+    fn admin_and_audit_keys_are_checked() {
+        let c = Config::parse(
+            None,
+            "[admin]\npac_proxy = \"proxy.corp.example:3128\"\npac_direct = [\"*.corp.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.admin.pac_proxy, "proxy.corp.example:3128");
+        assert!(c.admin.pac_public && c.admin.token_file.is_none());
+        assert!(c.audit.fail_closed);
+        for (text, key) in [
+            ("[admin]\npac_proxy = \"no-port\"\n", "admin.pac_proxy"),
+            (
+                "[admin]\npac_proxy = \"x\\\";alert(1)//:80\"\n",
+                "admin.pac_proxy",
+            ),
+            ("[admin]\npac_direct = [\"a b\"]\n", "admin.pac_direct"),
+            ("[audit]\nqueue = 0\n", "audit.queue"),
+        ] {
+            let err = Config::parse(None, text).unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+        }
     }
 
     #[test]

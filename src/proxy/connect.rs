@@ -13,6 +13,7 @@ use crate::proxy::Proxy;
 use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
 use crate::proxy::idle::{Activity, ActivityIo};
+use crate::proxy::observe::ExchangeLog;
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
 
@@ -20,6 +21,7 @@ pub(crate) async fn handle(
     proxy: &Arc<Proxy>,
     conn: &Arc<Conn>,
     req: Request<Incoming>,
+    log: &mut Option<ExchangeLog>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if conn.intercepted.is_some() {
         return Err(ProxyError::BadTarget(
@@ -27,6 +29,9 @@ pub(crate) async fn handle(
         ));
     }
     let target = connect_target(&req)?;
+    if let Some(log) = log.as_mut() {
+        log.target(proxy, &target, None);
+    }
     let upstream = proxy
         .dialer
         .connect_tcp(&target.host, target.port)
@@ -35,10 +40,19 @@ pub(crate) async fn handle(
     let on_upgrade = hyper::upgrade::on(req);
     let idle = proxy.settings.tunnel_idle_timeout;
     let conn = conn.clone();
+    // From here the tunnel owns the audit event: it ends when the tunnel does.
+    let log = log.take();
+    let proxy2 = proxy.clone();
     proxy.tasks.spawn(async move {
-        match on_upgrade.await {
+        let (up, down) = match on_upgrade.await {
             Ok(client) => tunnel(TokioIo::new(client), upstream, idle).await,
-            Err(e) => tracing::debug!(client = %conn.client, error = %e, "CONNECT upgrade failed"),
+            Err(e) => {
+                tracing::debug!(client = %conn.client, error = %e, "CONNECT upgrade failed");
+                (0, 0)
+            }
+        };
+        if let Some(log) = log {
+            log.finish_tunnel(&proxy2, up, down).await;
         }
         drop(conn);
     });
@@ -59,8 +73,9 @@ fn connect_target(req: &Request<Incoming>) -> Result<Target, ProxyError> {
 
 /// Copies both ways until both directions have ended or the tunnel is idle too long. When one
 /// side finishes sending, the other side's write half is shut down and the opposite direction
-/// keeps flowing.
-async fn tunnel<C>(mut client: C, upstream: TcpStream, idle: Duration)
+/// keeps flowing. Returns the bytes moved (client to upstream, upstream to client), as far as
+/// they are known when the copy ends early.
+async fn tunnel<C>(mut client: C, upstream: TcpStream, idle: Duration) -> (u64, u64)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -71,15 +86,18 @@ where
     loop {
         tokio::select! {
             res = &mut copy => {
-                if let Err(e) = res {
-                    tracing::debug!(error = %e, "tunnel ended with an error");
-                }
-                return;
+                return match res {
+                    Ok(moved) => moved,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "tunnel ended with an error");
+                        (0, 0)
+                    }
+                };
             }
             () = tokio::time::sleep_until(activity.deadline(idle)) => {
                 if tokio::time::Instant::now() >= activity.deadline(idle) {
                     tracing::debug!("tunnel idle, closing");
-                    return;
+                    return (0, 0);
                 }
             }
         }

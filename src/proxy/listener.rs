@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::proxy::error::ProxyError;
 use crate::proxy::idle::{Activity, ActivityIo};
+use crate::proxy::observe;
 use crate::proxy::service::{self, Conn};
 use crate::proxy::{Proxy, respond};
 
@@ -41,11 +42,16 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: Cancellat
         let ip = peer.ip().to_canonical();
         if !proxy.settings.clients.iter().any(|net| net.contains(&ip)) {
             tracing::warn!(client = %peer, "client not on the allow-list, refused");
-            conns.spawn(refuse(proxy.clone(), stream, ProxyError::ClientDenied(ip)));
+            let proxy = proxy.clone();
+            conns.spawn(async move {
+                observe::acl_denied(&proxy, peer).await;
+                refuse(proxy, stream, ProxyError::ClientDenied(ip)).await;
+            });
             continue;
         }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(client = %peer, limit = proxy.settings.max_connections, "connection limit reached, refused");
+            proxy.metrics.connection_refused("limit");
             conns.spawn(refuse(proxy.clone(), stream, ProxyError::Overloaded));
             continue;
         };
@@ -53,6 +59,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: Cancellat
             client: peer,
             intercepted: None,
             _permit: Some(Arc::new(permit)),
+            _open: Some(Arc::new(proxy.metrics.connection_opened())),
         });
         conns.spawn(serve_client(proxy.clone(), stream, conn, shutdown.clone()));
     }

@@ -12,6 +12,7 @@ mod forward;
 mod hop;
 mod idle;
 mod listener;
+mod observe;
 mod respond;
 mod rewind;
 mod service;
@@ -25,7 +26,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio_util::task::TaskTracker;
 
+use crate::audit::AuditSink;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::net::{Alpn, Connector, Dialer};
 
 pub use body::{BoxError, ProxyBody, full as full_body};
@@ -41,6 +44,8 @@ pub struct Proxy {
     upgrade_client: Client<Connector, ProxyBody>,
     /// Tunnels and upgraded connections, which outlive the HTTP connection they came from.
     tasks: TaskTracker,
+    audit: AuditSink,
+    metrics: Arc<Metrics>,
 }
 
 /// The parts of the config the request path reads.
@@ -59,7 +64,12 @@ struct Settings {
 // === impl Proxy ===
 
 impl Proxy {
-    pub fn new(config: &Config, dialer: Arc<Dialer>) -> Arc<Self> {
+    pub fn new(
+        config: &Config,
+        dialer: Arc<Dialer>,
+        audit: AuditSink,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let p = &config.proxy;
         let settings = Settings {
             via: (!p.via.is_empty())
@@ -90,6 +100,8 @@ impl Proxy {
             dialer,
             settings,
             tasks: TaskTracker::new(),
+            audit,
+            metrics,
         })
     }
 

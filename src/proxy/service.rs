@@ -8,9 +8,11 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::audit::EventAction;
 use crate::proxy::Proxy;
 use crate::proxy::body::ProxyBody;
 use crate::proxy::error::ProxyError;
+use crate::proxy::observe::ExchangeLog;
 use crate::proxy::target::Target;
 use crate::proxy::{connect, forward, respond};
 
@@ -23,6 +25,8 @@ pub(crate) struct Conn {
     /// Held for as long as anything serves this client (tunnels included), so the connection
     /// limit counts every client connection.
     pub(crate) _permit: Option<Arc<OwnedSemaphorePermit>>,
+    /// Keeps the open-connections gauge up for as long as the permit is held.
+    pub(crate) _open: Option<Arc<crate::metrics::ConnectionGuard>>,
 }
 
 /// Serves one request. Never fails: every error becomes a response from `respond`.
@@ -31,26 +35,46 @@ pub(crate) async fn handle(
     conn: Arc<Conn>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let result = if req.method() == Method::CONNECT {
-        connect::handle(&proxy, &conn, req).await
+    let connect = req.method() == Method::CONNECT;
+    let action = if connect {
+        EventAction::Connect
     } else {
-        exchange(&proxy, &conn, req).await
+        EventAction::Exchange
     };
-    Ok(result.unwrap_or_else(|err| {
+    // One event per request: finished below, or (a CONNECT that became a tunnel) by the tunnel.
+    let mut log = Some(ExchangeLog::start(action, conn.client, Some(req.method())));
+    let result = if connect {
+        connect::handle(&proxy, &conn, req, &mut log).await
+    } else {
+        exchange(&proxy, &conn, req, log.as_mut()).await
+    };
+    let res = result.unwrap_or_else(|err| {
         tracing::debug!(client = %conn.client, error = %err, kind = err.kind(), "answered by the proxy");
+        if let Some(log) = log.as_mut() {
+            log.error(&proxy, &err);
+        }
         respond::error(&err)
-    }))
+    });
+    if let Some(log) = log {
+        log.finish(&proxy, res.status()).await;
+    }
+    Ok(res)
 }
 
 async fn exchange(
     proxy: &Arc<Proxy>,
     conn: &Arc<Conn>,
     req: Request<Incoming>,
+    log: Option<&mut ExchangeLog>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let target = match &conn.intercepted {
         None => Target::from_absolute(req.uri())?,
         Some(tunnel) => inner_target(&req, tunnel)?,
     };
+    if let Some(log) = log {
+        let path = req.uri().path_and_query().map(|p| p.as_str());
+        log.target(proxy, &target, path);
+    }
     forward::forward(proxy, conn, &target, req).await
 }
 

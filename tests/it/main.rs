@@ -4,6 +4,12 @@
 
 mod support;
 
+/// The admin listener: metrics (checked by promtool), health, readiness, token, PAC file
+/// (evaluated by pactester).
+mod admin;
+/// The audit trail of the running proxy: one event per exchange, tunnel and refused client;
+/// chain verification; syslog.
+mod audit;
 /// Forwarding on the plain proxy path: methods, bodies, headers, keep-alive.
 mod forward;
 /// Who may use the proxy and where it may connect: client allow-list, SSRF guard, resolve
