@@ -42,8 +42,8 @@ pub(crate) struct Problems<'a> {
 /// A section that may appear in only one file, with where it was found.
 pub(crate) type Once<'a, T> = Option<(&'a Source, Spanned<T>)>;
 
-/// Loads and compiles the policy in `dir`.
-pub(crate) fn compile(dir: &Path) -> Result<Policy, PolicyError> {
+/// Loads and compiles the policy in `dir`; `fingerprint_key` goes to the inspection engine.
+pub(crate) fn compile(dir: &Path, fingerprint_key: Option<&[u8]>) -> Result<Policy, PolicyError> {
     let sources = load::read_dir(dir)?;
     let mut parsed = Vec::new();
     let mut issues = Vec::new();
@@ -60,7 +60,7 @@ pub(crate) fn compile(dir: &Path) -> Result<Policy, PolicyError> {
         dir,
         issues: Vec::new(),
     };
-    let policy = build(&mut p, &sources, parsed);
+    let policy = build(&mut p, &sources, parsed, fingerprint_key);
     match (PolicyError::from_issues(p.issues), policy) {
         (None, Some(policy)) => Ok(policy),
         (Some(e), _) => Err(e),
@@ -97,6 +97,7 @@ fn build<'a>(
     p: &mut Problems<'_>,
     sources: &'a [Source],
     parsed: Vec<(&'a Source, RawFile)>,
+    fingerprint_key: Option<&[u8]>,
 ) -> Option<Policy> {
     let merged = merge(p, parsed);
     let mut hosts = host_sets(&merged);
@@ -109,11 +110,10 @@ fn build<'a>(
     let settings = settings.into_inner();
     let (rules, paths) = compile_rules(p, merged.rules, settings.mode, &mut hosts);
     let path_set = path_set(p, &paths);
-    let (engine, key) = compile_inspect::compile_engine(p, merged.inspect)?;
+    let engine = compile_inspect::compile_engine(p, merged.inspect, fingerprint_key)?;
     let contact = compile_contact(p, settings_src, settings_span, &settings);
-    let extra: Vec<&[u8]> = key.iter().map(Vec::as_slice).collect();
     Some(Policy {
-        version: load::version(sources, &extra),
+        version: load::version(sources, &[]),
         dir: p.dir.to_path_buf(),
         files: sources.iter().map(|s| s.name.to_string()).collect(),
         on_error: compile_on_error(&settings),

@@ -1,24 +1,25 @@
 //! The `[inspect]` section: the engine configuration the policy owns (limits, markings, label
-//! tables, fingerprint key), built into the `Engine` that every request of this policy uses.
+//! tables), built into the `Engine` that every request of this policy uses. The fingerprint key
+//! is not policy: it is a secret of the running proxy (`audit.fingerprint_key_file`), handed in.
 
 use std::collections::HashMap;
-
-use toml::Spanned;
 
 use crate::inspect::{Engine, EngineConfig, EngineError, LabelTable, Level, Marking};
 use crate::policy::compile::{Once, Problems};
 use crate::policy::error::{Issue, span_line};
-use crate::policy::load::Source;
 use crate::policy::raw::RawInspect;
 
-/// Builds the engine; also returns the fingerprint key so the policy version covers it.
+/// Builds the engine, with `fingerprint_key` for detector fingerprints.
 pub(crate) fn compile_engine(
     p: &mut Problems<'_>,
     inspect: Once<'_, RawInspect>,
-) -> Option<(Engine, Option<Vec<u8>>)> {
+    fingerprint_key: Option<&[u8]>,
+) -> Option<Engine> {
+    let fingerprint_key = fingerprint_key.map(<[u8]>::to_vec);
     let Some((src, raw)) = inspect else {
-        return match Engine::new(EngineConfig::default()) {
-            Ok(e) => Some((e, None)),
+        let config = EngineConfig { fingerprint_key, ..EngineConfig::default() };
+        return match Engine::new(config) {
+            Ok(e) => Some(e),
             Err(e) => {
                 p.push(Issue::new(p.dir, None, "inspect", e.to_string()));
                 None
@@ -64,15 +65,14 @@ pub(crate) fn compile_engine(
             .map(|(n, l)| (n.trim().to_lowercase(), l.0))
             .collect(),
     };
-    let key = read_key(p, src, raw.fingerprint_key_file.as_ref());
     let config = EngineConfig {
         limits: raw.limits,
         markings,
         labels,
-        fingerprint_key: key.clone(),
+        fingerprint_key,
     };
     match Engine::new(config) {
-        Ok(engine) => Some((engine, key)),
+        Ok(engine) => Some(engine),
         Err(EngineError::Marking { phrase, reason }) => {
             let (level, line) = spans.get(&phrase).copied().unwrap_or((Level::Public, None));
             let key = format!("inspect.markings.{}", level.as_str());
@@ -81,40 +81,6 @@ pub(crate) fn compile_engine(
                 line,
                 key,
                 format!("marking {phrase:?}: {reason}"),
-            ));
-            None
-        }
-    }
-}
-
-/// Reads the HMAC key for detector fingerprints (relative paths are relative to the policy).
-fn read_key(p: &mut Problems<'_>, src: &Source, file: Option<&Spanned<String>>) -> Option<Vec<u8>> {
-    let file = file?;
-    let line = span_line(&src.text, Some(file.span()));
-    let path = p.dir.join(file.get_ref());
-    match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() >= 16 && bytes.len() <= 4096 => Some(bytes),
-        Ok(bytes) => {
-            let msg = format!(
-                "{}: a key must be 16 to 4096 bytes, found {}",
-                path.display(),
-                bytes.len()
-            );
-            p.push(Issue::new(
-                &src.path,
-                line,
-                "inspect.fingerprint_key_file",
-                msg,
-            ));
-            None
-        }
-        Err(e) => {
-            let msg = format!("{}: {e}", path.display());
-            p.push(Issue::new(
-                &src.path,
-                line,
-                "inspect.fingerprint_key_file",
-                msg,
             ));
             None
         }

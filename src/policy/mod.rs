@@ -128,7 +128,13 @@ impl Policy {
     /// Loads every `*.toml` in `dir` (see `policies/README.md` for the layout), validates and
     /// compiles it. Errors name file, line and key.
     pub fn load(dir: &Path) -> Result<Policy, PolicyError> {
-        compile::compile(dir)
+        compile::compile(dir, None)
+    }
+
+    /// As [`Policy::load`], with the secret key the inspection engine uses for the keyed
+    /// fingerprints of detected values (`audit.fingerprint_key_file`).
+    pub fn load_with_key(dir: &Path, fingerprint_key: Option<&[u8]>) -> Result<Policy, PolicyError> {
+        compile::compile(dir, fingerprint_key)
     }
 
     /// Short content hash of the policy files (12 hex characters).

@@ -93,7 +93,6 @@ pub(crate) struct RawInspect {
     pub(crate) markings: RawMarkings,
     #[serde(default)]
     pub(crate) labels: RawLabels,
-    pub(crate) fingerprint_key_file: Option<Spanned<String>>,
 }
 
 /// Visible markings per level: `confidential = ["Vertrouwelijk", ...]`.

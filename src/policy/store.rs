@@ -25,6 +25,7 @@ pub(crate) const DEBOUNCE: Duration = Duration::from_millis(500);
 /// Holds the active policy.
 pub struct PolicyStore {
     dir: PathBuf,
+    fingerprint_key: Option<Vec<u8>>,
     current: ArcSwap<Policy>,
     on_reload: Box<dyn Fn(&ReloadOutcome) + Send + Sync>,
     /// One reload at a time, so a slow compile of older files cannot replace a newer policy.
@@ -59,9 +60,10 @@ impl PolicyStore {
     /// metrics); the store logs each outcome itself.
     pub fn load(
         dir: PathBuf,
+        fingerprint_key: Option<Vec<u8>>,
         on_reload: impl Fn(&ReloadOutcome) + Send + Sync + 'static,
     ) -> Result<PolicyStore, PolicyError> {
-        let policy = Policy::load(&dir)?;
+        let policy = Policy::load_with_key(&dir, fingerprint_key.as_deref())?;
         tracing::info!(
             policy_version = policy.version(),
             dir = %dir.display(),
@@ -70,6 +72,7 @@ impl PolicyStore {
         );
         Ok(PolicyStore {
             dir,
+            fingerprint_key,
             current: ArcSwap::from_pointee(policy),
             on_reload: Box::new(on_reload),
             reloading: Mutex::new(()),
@@ -99,7 +102,7 @@ impl PolicyStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let active = self.current.load_full();
-        let outcome = match Policy::load(&self.dir) {
+        let outcome = match Policy::load_with_key(&self.dir, self.fingerprint_key.as_deref()) {
             Ok(p) if p.version() == active.version() => ReloadOutcome::Unchanged {
                 version: p.version().to_owned(),
             },

@@ -328,35 +328,3 @@ fn check_on_a_good_policy_prints_a_summary() {
     assert!(text.contains("internal    1 entries"), "{text}");
 }
 
-#[test]
-fn the_fingerprint_key_is_read_checked_and_versioned() {
-    let d = Dir::with_rules(&rule("r", "block", ""));
-    d.write(
-        "inspect.toml",
-        "[inspect]\nfingerprint_key_file = \"fp.key\"\n",
-    );
-    let e = errors(d.path());
-    assert_eq!(
-        (e.issues()[0].key.as_str(), e.issues()[0].line),
-        ("inspect.fingerprint_key_file", Some(2))
-    );
-    d.write("fp.key", "short");
-    assert!(
-        errors(d.path())
-            .to_string()
-            .contains("a key must be 16 to 4096 bytes, found 5")
-    );
-    d.write("fp.key", "0123456789abcdef0123456789abcdef");
-    let p1 = d.load();
-    assert_eq!(
-        p1.engine().config().fingerprint_key.as_deref(),
-        Some(&b"0123456789abcdef0123456789abcdef"[..])
-    );
-    d.write("fp.key", "fedcba9876543210fedcba9876543210");
-    let p2 = d.load();
-    assert_ne!(
-        p1.version(),
-        p2.version(),
-        "a new key is a new policy version"
-    );
-}

@@ -12,7 +12,7 @@ fn store_with(rules: &str) -> (Dir, Arc<PolicyStore>, Arc<Mutex<Vec<ReloadOutcom
     let d = Dir::with_rules(rules);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let store = PolicyStore::load(d.path().to_path_buf(), move |o| {
+    let store = PolicyStore::load(d.path().to_path_buf(), None, move |o| {
         log.lock().unwrap().push(o.clone())
     })
     .unwrap();
