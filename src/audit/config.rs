@@ -21,6 +21,9 @@ pub struct AuditConfig {
     pub queue_wait: Duration,
     /// While auditing fails, refuse inspected uploads to external hosts.
     pub fail_closed: bool,
+    /// Which exchanges get an event: `decisions` (inspected, logged, blocked or failed ones; the
+    /// default) or `all` (every request, plain browsing included).
+    pub events: AuditScope,
     /// Log the URL query string. Off: queries carry search terms, tokens and personal data.
     pub log_query: bool,
     /// Log the SHA-256 of uploaded file names instead of the names.
@@ -29,6 +32,19 @@ pub struct AuditConfig {
     /// `None` (`fingerprint_key_file = ""`) turns fingerprints off.
     #[serde(deserialize_with = "optional_path")]
     pub fingerprint_key_file: Option<PathBuf>,
+}
+
+/// Which exchanges are audited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditScope {
+    /// Every decision worth explaining later: inspected bodies, `log` and `block` outcomes,
+    /// would-blocks, refused CONNECTs and clients, and exchanges the proxy answered itself.
+    /// Plain browsing that no rule looked at stays out of the log (privacy golden rule 2).
+    #[default]
+    Decisions,
+    /// Every exchange.
+    All,
 }
 
 /// One destination for audit events.
@@ -85,6 +101,7 @@ impl Default for AuditConfig {
             queue: 10_000,
             queue_wait: Duration::from_millis(100),
             fail_closed: true,
+            events: AuditScope::Decisions,
             log_query: false,
             hash_file_names: false,
             fingerprint_key_file: Some(PathBuf::from("secrets/fingerprint.key")),

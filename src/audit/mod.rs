@@ -19,7 +19,7 @@ pub mod key;
 mod sink;
 mod writer;
 
-pub use config::{AuditConfig, FileSinkConfig, SinkConfig, SyslogAddress, SyslogSinkConfig};
+pub use config::{AuditConfig, AuditScope, FileSinkConfig, SinkConfig, SyslogAddress, SyslogSinkConfig};
 pub use event::{
     AuditEvent, Destination, EventAction, FileEntry, HttpFields, HttpRequest, HttpResponse,
     Outcome, PolicyAction, PolicyFields, PolicyMode, RuleFields, UrlFields, UserFields,
