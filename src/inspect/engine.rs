@@ -11,7 +11,10 @@ use crate::inspect::report::{FileReport, Level, Report};
 use crate::inspect::sink::NullSink;
 
 /// What the policy tells the engine: limits, markings, label tables, fingerprint key.
-#[derive(Debug, Clone, Default)]
+///
+/// `Default` has the default limits, [`EngineConfig::default_markings`], no label table and no
+/// fingerprint key.
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub limits: Limits,
     /// Visible markings and the level each one means ("Vertrouwelijk" → confidential).
@@ -42,6 +45,10 @@ pub struct LabelTable {
 pub enum EngineError {
     #[error("marking {phrase:?}: {reason}")]
     Marking { phrase: String, reason: String },
+    #[error("building a matcher: {0}")]
+    Automaton(String),
+    #[error("fingerprint key is not usable as an HMAC key")]
+    FingerprintKey,
 }
 
 /// The compiled engine. Cheap to share (`Arc`), immutable.
@@ -67,6 +74,46 @@ pub struct Session {
     size: u64,
     scanner: FileScanner,
     expand_budget: u64,
+}
+
+// === impl EngineConfig ===
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            markings: Self::default_markings(),
+            labels: LabelTable::default(),
+            fingerprint_key: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The KSP markings (code of conduct 1.2) in Dutch and English. "KPN " and
+    /// "Classificatie:"/"Classification:" may precede any of them on their line.
+    pub fn default_markings() -> Vec<Marking> {
+        const TABLE: &[(&str, Level)] = &[
+            ("openbaar", Level::Public),
+            ("public", Level::Public),
+            ("intern", Level::Internal),
+            ("voor intern gebruik", Level::Internal),
+            ("internal", Level::Internal),
+            ("internal use only", Level::Internal),
+            ("vertrouwelijk", Level::Confidential),
+            ("strikt vertrouwelijk", Level::Confidential),
+            ("confidential", Level::Confidential),
+            ("geheim", Level::Secret),
+            ("secret", Level::Secret),
+        ];
+        TABLE
+            .iter()
+            .map(|(phrase, level)| Marking {
+                phrase: (*phrase).to_owned(),
+                level: *level,
+            })
+            .collect()
+    }
 }
 
 // === impl Engine ===

@@ -1,0 +1,436 @@
+//! Digit tokens and the checksums that make a number a BSN or a payment card.
+//!
+//! A token is a run of digit groups joined by single separators (space, dot, hyphen), found at a
+//! digit that does not continue an earlier group. Dots and hyphens bind groups into one number;
+//! spaces may also separate numbers, so a match may start or end at a space. A match must not
+//! touch a letter or digit on either side ("not part of a longer run").
+
+/// Longest token looked at; anything longer is one long number, not a BSN or card.
+pub(crate) const MAX_TOKEN: usize = 64;
+const MAX_GROUPS: usize = 16;
+
+/// A parsed token: where its groups are and how they are separated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Token {
+    /// Index one past the token's last digit.
+    pub(crate) end: usize,
+    groups: [Group; MAX_GROUPS],
+    n: usize,
+    /// The token touches a word character before its first or after its last digit.
+    glued_before: bool,
+    glued_after: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Group {
+    start: usize,
+    len: usize,
+    /// Separator before this group (0 for the first).
+    sep: u8,
+}
+
+/// A number found in a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NumberMatch {
+    pub(crate) kind: NumberKind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// The digits, left-padded to 9 for an 8-digit BSN.
+    pub(crate) digits: [u8; 19],
+    pub(crate) len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberKind {
+    Bsn,
+    Card,
+}
+
+pub(crate) fn is_digit(b: u8) -> bool {
+    b.is_ascii_digit()
+}
+
+/// Letters, digits and underscore: what a number must not be glued to.
+pub(crate) fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn is_sep(b: u8) -> bool {
+    matches!(b, b' ' | b'.' | b'-')
+}
+
+/// Whether a digit at `i` starts a token (does not continue a group before it).
+pub(crate) fn starts_token(hay: &[u8], i: usize) -> bool {
+    let prev = i.checked_sub(1).and_then(|p| hay.get(p)).copied();
+    match prev {
+        Some(b) if is_digit(b) => false,
+        Some(b) if is_sep(b) => !i
+            .checked_sub(2)
+            .and_then(|p| hay.get(p))
+            .is_some_and(|&b| is_digit(b)),
+        _ => true,
+    }
+}
+
+/// Parses the token starting at `start` (a digit). `None` if it is longer than [`MAX_TOKEN`]
+/// or has too many groups: then it is no BSN or card.
+pub(crate) fn parse_token(hay: &[u8], start: usize) -> Option<Token> {
+    let mut tok = Token {
+        end: start,
+        groups: [Group::default(); MAX_GROUPS],
+        n: 0,
+        glued_before: start
+            .checked_sub(1)
+            .and_then(|p| hay.get(p))
+            .is_some_and(|&b| is_word(b)),
+        glued_after: false,
+    };
+    let mut i = start;
+    let mut sep = 0u8;
+    loop {
+        let g_start = i;
+        while hay.get(i).is_some_and(|&b| is_digit(b)) {
+            i += 1;
+        }
+        if i - start > MAX_TOKEN || tok.n == MAX_GROUPS {
+            return None;
+        }
+        let slot = tok.groups.get_mut(tok.n)?;
+        *slot = Group {
+            start: g_start,
+            len: i - g_start,
+            sep,
+        };
+        tok.n += 1;
+        match (hay.get(i), hay.get(i + 1)) {
+            (Some(&s), Some(&d)) if is_sep(s) && is_digit(d) => {
+                sep = s;
+                i += 1;
+            }
+            _ => break,
+        }
+    }
+    tok.end = i;
+    tok.glued_after = hay.get(i).is_some_and(|&b| is_word(b));
+    Some(tok)
+}
+
+// === impl Token ===
+
+impl Token {
+    /// Finds BSN and card numbers in the token, left to right, longest first. `bsn_context`
+    /// says whether a BSN at a span is counted (context rules live with the caller).
+    pub(crate) fn matches(
+        &self,
+        hay: &[u8],
+        mut bsn_context: impl FnMut(usize, usize) -> bool,
+        mut found: impl FnMut(NumberMatch),
+    ) {
+        let groups = self.groups.get(..self.n).unwrap_or(&[]);
+        if groups.iter().map(|g| g.len).sum::<usize>() < 8 {
+            return;
+        }
+        let mut i = 0;
+        while i < groups.len() {
+            let next = self.match_at(hay, groups, i, &mut bsn_context);
+            match next {
+                Some((m, j)) => {
+                    found(m);
+                    i = j + 1;
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    fn match_at(
+        &self,
+        hay: &[u8],
+        groups: &[Group],
+        i: usize,
+        bsn_context: &mut impl FnMut(usize, usize) -> bool,
+    ) -> Option<(NumberMatch, usize)> {
+        let first = groups.get(i)?;
+        let start_ok = if i == 0 {
+            !self.glued_before
+        } else {
+            first.sep == b' '
+        };
+        if !start_ok {
+            return None;
+        }
+        let last_j = (i + 5).min(groups.len() - 1);
+        for j in (i..=last_j).rev() {
+            let end_ok = match groups.get(j + 1) {
+                None => !self.glued_after,
+                Some(g) => g.sep == b' ',
+            };
+            let span = groups.get(i..=j)?;
+            if !end_ok || !uniform(span) {
+                continue;
+            }
+            let Some(digits) = collect(hay, span) else {
+                continue;
+            };
+            let (start, end) = (first.start, span.last().map_or(0, |g| g.start + g.len));
+            if let Some(m) = classify(span, &digits, start, end)
+                && (m.kind == NumberKind::Card || bsn_context(start, end))
+            {
+                return Some((m, j));
+            }
+        }
+        None
+    }
+}
+
+/// All separators inside a match are the same character.
+fn uniform(span: &[Group]) -> bool {
+    let mut seps = span.iter().skip(1).map(|g| g.sep);
+    match seps.next() {
+        None => true,
+        Some(s) => seps.all(|t| t == s),
+    }
+}
+
+fn collect(hay: &[u8], span: &[Group]) -> Option<([u8; 19], usize)> {
+    let mut out = [0u8; 19];
+    let mut n = 0;
+    for g in span {
+        let digits = hay.get(g.start..g.start + g.len)?;
+        out.get_mut(n..n + digits.len())?.copy_from_slice(digits);
+        n += digits.len();
+    }
+    Some((out, n))
+}
+
+fn classify(
+    span: &[Group],
+    (digits, n): &([u8; 19], usize),
+    start: usize,
+    end: usize,
+) -> Option<NumberMatch> {
+    let mut lens_buf = [0usize; 6];
+    for (slot, g) in lens_buf.iter_mut().zip(span) {
+        *slot = g.len;
+    }
+    let lens = lens_buf.get(..span.len())?;
+    let value = digits.get(..*n)?;
+    if card_shape(lens) && card_valid(value) {
+        return Some(NumberMatch {
+            kind: NumberKind::Card,
+            start,
+            end,
+            digits: *digits,
+            len: *n,
+        });
+    }
+    if bsn_shape(lens) {
+        let mut padded = [b'0'; 19];
+        padded.get_mut(9 - n..9)?.copy_from_slice(value);
+        if bsn_valid(padded.get(..9)?) {
+            return Some(NumberMatch {
+                kind: NumberKind::Bsn,
+                start,
+                end,
+                digits: padded,
+                len: 9,
+            });
+        }
+    }
+    None
+}
+
+/// Ways a BSN is written: 9 digits plain or as 3-3-3, 3-2-2-2, 4-2-3 (the sofinummer habit);
+/// an old 8-digit number plain.
+fn bsn_shape(lens: &[usize]) -> bool {
+    matches!(lens, [9] | [8] | [3, 3, 3] | [3, 2, 2, 2] | [4, 2, 3])
+}
+
+/// Ways a card number is written: one run of 13–19 digits, groups of four with a shorter last
+/// group, or the 4-6-5 / 4-6-4 layout of Amex and Diners.
+fn card_shape(lens: &[usize]) -> bool {
+    let total: usize = lens.iter().sum();
+    if !(13..=19).contains(&total) {
+        return false;
+    }
+    match lens {
+        [_] | [4, 6, 5] | [4, 6, 4] => true,
+        [init @ .., last] => {
+            init.len() >= 3 && init.iter().all(|&l| l == 4) && (1..=4).contains(last)
+        }
+        [] => false,
+    }
+}
+
+/// The eleven-test: Σ dᵢ·wᵢ with weights 9..2, −1 is divisible by 11; all zeros is no number.
+pub(crate) fn bsn_valid(digits: &[u8]) -> bool {
+    if digits.len() != 9 || digits.iter().all(|&d| d == b'0') {
+        return false;
+    }
+    let sum: i32 = digits
+        .iter()
+        .zip([9, 8, 7, 6, 5, 4, 3, 2, -1])
+        .map(|(&d, w)| i32::from(d - b'0') * w)
+        .sum();
+    sum.rem_euclid(11) == 0
+}
+
+/// Luhn checksum.
+pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let v = u32::from(d - b'0');
+            if i % 2 == 1 {
+                let dv = v * 2;
+                if dv > 9 { dv - 9 } else { dv }
+            } else {
+                v
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Luhn plus an issuer prefix that is known for this length.
+pub(crate) fn card_valid(digits: &[u8]) -> bool {
+    issuer_known(digits) && luhn_valid(digits) && !digits.iter().all(|&d| d == digits[0])
+}
+
+fn issuer_known(digits: &[u8]) -> bool {
+    let n = digits.len();
+    let prefix = |k: usize| -> u32 {
+        digits
+            .iter()
+            .take(k)
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+    };
+    let (p1, p2, p3, p4) = (prefix(1), prefix(2), prefix(3), prefix(4));
+    let visa = p1 == 4 && matches!(n, 13 | 16 | 19);
+    let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && n == 16;
+    let amex = matches!(p2, 34 | 37) && n == 15;
+    let discover = (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && n >= 16;
+    let jcb = (3528..=3589).contains(&p4) && n >= 16;
+    let diners = (p2 == 36 || (300..=305).contains(&p3)) && n >= 14;
+    let unionpay = p2 == 62 && n >= 16;
+    let maestro =
+        (p2 == 50 || (56..=58).contains(&p2) || p2 == 67 || matches!(p4, 6304 | 6759)) && n >= 13;
+    visa || mastercard || amex || discover || jcb || diners || unionpay || maestro
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str, context: bool) -> Vec<(NumberKind, String)> {
+        let hay = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < hay.len() {
+            if is_digit(hay[i]) && starts_token(hay, i) {
+                if let Some(tok) = parse_token(hay, i) {
+                    tok.matches(
+                        hay,
+                        |_, _| context,
+                        |m| {
+                            out.push((
+                                m.kind,
+                                String::from_utf8(m.digits[..m.len].to_vec()).unwrap(),
+                            ))
+                        },
+                    );
+                    i = tok.end;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn eleven_test() {
+        assert!(bsn_valid(b"123456782"));
+        assert!(bsn_valid(b"111222333"));
+        assert!(bsn_valid(b"999999990"));
+        assert!(!bsn_valid(b"123456789"));
+        assert!(!bsn_valid(b"000000000"));
+        assert!(!bsn_valid(b"12345678"));
+    }
+
+    #[test]
+    fn luhn_and_issuers() {
+        assert!(card_valid(b"4111111111111111"));
+        assert!(card_valid(b"5555555555554444"));
+        assert!(card_valid(b"2223003122003222"));
+        assert!(card_valid(b"378282246310005"));
+        assert!(card_valid(b"6011111111111117"));
+        assert!(card_valid(b"3530111333300000"));
+        assert!(card_valid(b"6200000000000005"));
+        assert!(!card_valid(b"4111111111111112"), "Luhn fails");
+        assert!(!card_valid(b"9111111111111119"), "unknown issuer");
+        assert!(!card_valid(b"37828224631000"), "Amex must be 15 digits");
+        assert!(!card_valid(b"0000000000000000"));
+    }
+
+    #[test]
+    fn bsn_layouts() {
+        for t in [
+            "123456782",
+            "123 456 782",
+            "123.45.67.82",
+            "1234.56.782",
+            "x 123-456-782.",
+        ] {
+            assert_eq!(
+                found(t, true),
+                [(NumberKind::Bsn, "123456782".into())],
+                "{t}"
+            );
+        }
+        // 8 digits are left-padded (an old sofinummer).
+        assert_eq!(
+            found("12345672", true),
+            [(NumberKind::Bsn, "012345672".into())]
+        );
+        assert!(bsn_valid(b"012345672"));
+        assert!(found("12345674", true).is_empty());
+    }
+
+    #[test]
+    fn bsn_needs_context_and_boundaries() {
+        assert!(found("123456782", false).is_empty());
+        assert!(found("1123456782", true).is_empty(), "longer digit run");
+        assert!(found("A123456782", true).is_empty(), "glued to a word");
+        assert!(found("1234567820", true).is_empty());
+        assert!(found("12.3456782", true).is_empty(), "dot binds groups");
+        assert!(found("123 456.782", true).is_empty(), "mixed separators");
+        assert_eq!(
+            found("06 123456782", true).len(),
+            1,
+            "space separates numbers"
+        );
+    }
+
+    #[test]
+    fn card_layouts() {
+        for t in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "card: 4111 1111 1111 1111, exp",
+        ] {
+            assert_eq!(
+                found(t, false),
+                [(NumberKind::Card, "4111111111111111".into())],
+                "{t}"
+            );
+        }
+        assert_eq!(found("3782 822463 10005", false)[0].1, "378282246310005");
+        assert!(found("41111111111111110", false).is_empty());
+        assert!(found("4111 1111 1111 1112", false).is_empty());
+        assert!(found("4111-1111 1111-1111", false).is_empty());
+    }
+}
