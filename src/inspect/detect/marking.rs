@@ -14,6 +14,7 @@ use crate::inspect::report::Level;
 /// Longest raw line or paragraph that is considered as a marking.
 pub(crate) const MAX_SEGMENT: usize = 96;
 const MAX_PHRASE: usize = 64;
+const PREFIX_ROOM: usize = 24;
 
 /// Words that may precede a marking on its line.
 const PREFIXES: &[&[u8]] = &[b"classificatie", b"classification", b"kpn"];
@@ -28,6 +29,10 @@ pub(crate) struct Markings {
     /// Last letters of the phrases: most lines end in another letter, a digit or a stop, and
     /// are rejected on that alone.
     last_bytes: [bool; 256],
+    /// First letters of the phrases and of the prefixes.
+    first_bytes: [bool; 256],
+    /// Longest stretch from first to last letter a marking line can have.
+    max_core: usize,
 }
 
 // === impl Markings ===
@@ -37,6 +42,13 @@ impl Markings {
         let mut standalone = Vec::with_capacity(markings.len());
         let mut words = Vec::with_capacity(markings.len());
         let mut last_bytes = [false; 256];
+        let mut first_bytes = [false; 256];
+        let mut max_core = 0;
+        for prefix in PREFIXES {
+            if let Some(&b) = prefix.first() {
+                first_bytes[usize::from(b)] = true;
+            }
+        }
         for m in markings {
             let mut buf = [0u8; MAX_SEGMENT];
             let norm = normalize(m.phrase.as_bytes(), &mut buf)
@@ -45,9 +57,11 @@ impl Markings {
                     phrase: m.phrase.clone(),
                     reason: format!("must have letters or digits and at most {MAX_PHRASE} bytes"),
                 })?;
-            if let Some(&last) = norm.last() {
+            if let (Some(&first), Some(&last)) = (norm.first(), norm.last()) {
+                first_bytes[usize::from(first)] = true;
                 last_bytes[usize::from(last)] = true;
             }
+            max_core = max_core.max(norm.len());
             standalone.push((norm.to_vec(), m.level));
             let mut w = vec![b' '];
             w.extend(word_form(m.phrase.as_bytes()));
@@ -58,23 +72,33 @@ impl Markings {
             standalone,
             words,
             last_bytes,
+            first_bytes,
+            // Room for "Classificatie: KPN " and some doubled spaces.
+            max_core: max_core + PREFIX_ROOM,
         })
     }
 
-    /// Cheap rejection before normalising: a segment too long, or whose last letter or digit
-    /// ends no phrase, is no marking.
+    /// Cheap rejection before normalising: a segment whose letters span too much, or whose
+    /// first or last letter starts or ends no phrase, is no marking. Most lines go no further.
     pub(crate) fn may_match(&self, segment: &[u8]) -> bool {
         if segment.len() > MAX_SEGMENT {
             return false;
         }
-        segment
-            .iter()
-            .rev()
-            .find(|b| b.is_ascii_alphanumeric() || !b.is_ascii())
-            .is_some_and(|&b| {
-                !b.is_ascii()
-                    || self.last_bytes.get(usize::from(b.to_ascii_lowercase())) == Some(&true)
+        let core = |b: &u8| b.is_ascii_alphanumeric() || !b.is_ascii();
+        let (Some(first), Some(last)) = (
+            segment.iter().position(core),
+            segment.iter().rposition(core),
+        ) else {
+            return false;
+        };
+        let known = |table: &[bool; 256], i: usize| {
+            segment.get(i).is_some_and(|&b| {
+                !b.is_ascii() || table.get(usize::from(b.to_ascii_lowercase())) == Some(&true)
             })
+        };
+        last - first < self.max_core
+            && known(&self.first_bytes, first)
+            && known(&self.last_bytes, last)
     }
 
     /// The level of a line or paragraph that is nothing but a marking.

@@ -7,7 +7,7 @@
 
 /// Longest token looked at; anything longer is one long number, not a BSN or card.
 pub(crate) const MAX_TOKEN: usize = 64;
-const MAX_GROUPS: usize = 16;
+const MAX_GROUPS: usize = 12;
 
 /// A parsed token: where its groups are and how they are separated.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ pub(crate) struct Token {
 #[derive(Debug, Clone, Copy, Default)]
 struct Group {
     start: usize,
-    len: usize,
+    len: u8,
     /// Separator before this group (0 for the first).
     sep: u8,
 }
@@ -98,7 +98,7 @@ pub(crate) fn parse_token(hay: &[u8], start: usize) -> Option<Token> {
         let slot = tok.groups.get_mut(tok.n)?;
         *slot = Group {
             start: g_start,
-            len: i - g_start,
+            len: u8::try_from(i - g_start).ok()?,
             sep,
         };
         tok.n += 1;
@@ -127,7 +127,7 @@ impl Token {
         mut found: impl FnMut(NumberMatch),
     ) {
         let groups = self.groups.get(..self.n).unwrap_or(&[]);
-        if groups.iter().map(|g| g.len).sum::<usize>() < 8 {
+        if groups.iter().map(|g| usize::from(g.len)).sum::<usize>() < 8 {
             return;
         }
         let mut i = 0;
@@ -166,13 +166,14 @@ impl Token {
                 Some(g) => g.sep == b' ',
             };
             let span = groups.get(i..=j)?;
-            if !end_ok || !uniform(span) {
+            if !end_ok || !shape_possible(span) || !uniform(span) {
                 continue;
             }
             let Some(digits) = collect(hay, span) else {
                 continue;
             };
-            let (start, end) = (first.start, span.last().map_or(0, |g| g.start + g.len));
+            let end = span.last().map_or(0, |g| g.start + usize::from(g.len));
+            let start = first.start;
             if let Some(m) = classify(span, &digits, start, end)
                 && (m.kind == NumberKind::Card || bsn_context(start, end))
             {
@@ -181,6 +182,37 @@ impl Token {
         }
         None
     }
+}
+
+/// Lengths of the groups in a span, on the stack.
+fn lens_of(span: &[Group]) -> ([usize; 6], usize) {
+    let mut lens = [0usize; 6];
+    for (slot, g) in lens.iter_mut().zip(span) {
+        *slot = usize::from(g.len);
+    }
+    (lens, span.len().min(6))
+}
+
+fn shape_possible(span: &[Group]) -> bool {
+    let (lens, n) = lens_of(span);
+    let lens = lens.get(..n).unwrap_or(&[]);
+    card_shape(lens) || bsn_shape(lens)
+}
+
+/// The end of the token starting at `start` and how many digits it has, without recording
+/// its groups: most digit runs (dates, amounts) are too short to matter and stop here.
+pub(crate) fn quick_extent(hay: &[u8], start: usize) -> (usize, usize) {
+    let mut i = start;
+    let mut digits = 0;
+    while i - start <= MAX_TOKEN {
+        match hay.get(i) {
+            Some(&b) if is_digit(b) => digits += 1,
+            Some(&b) if is_sep(b) && hay.get(i + 1).is_some_and(|&d| is_digit(d)) => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    (i, digits)
 }
 
 /// All separators inside a match are the same character.
@@ -196,7 +228,7 @@ fn collect(hay: &[u8], span: &[Group]) -> Option<([u8; 19], usize)> {
     let mut out = [0u8; 19];
     let mut n = 0;
     for g in span {
-        let digits = hay.get(g.start..g.start + g.len)?;
+        let digits = hay.get(g.start..g.start + usize::from(g.len))?;
         out.get_mut(n..n + digits.len())?.copy_from_slice(digits);
         n += digits.len();
     }
@@ -209,11 +241,8 @@ fn classify(
     start: usize,
     end: usize,
 ) -> Option<NumberMatch> {
-    let mut lens_buf = [0usize; 6];
-    for (slot, g) in lens_buf.iter_mut().zip(span) {
-        *slot = g.len;
-    }
-    let lens = lens_buf.get(..span.len())?;
+    let (lens_buf, groups) = lens_of(span);
+    let lens = lens_buf.get(..groups)?;
     let value = digits.get(..*n)?;
     if card_shape(lens) && card_valid(value) {
         return Some(NumberMatch {

@@ -37,7 +37,16 @@ const ANCHORS: &[(&str, Rule)] = &[
     ("ABIA", Rule::Aws),
     ("ACCA", Rule::Aws),
     ("AIza", Rule::Google),
-    ("Q~", Rule::Azure),
+    ("0Q~", Rule::Azure),
+    ("1Q~", Rule::Azure),
+    ("2Q~", Rule::Azure),
+    ("3Q~", Rule::Azure),
+    ("4Q~", Rule::Azure),
+    ("5Q~", Rule::Azure),
+    ("6Q~", Rule::Azure),
+    ("7Q~", Rule::Azure),
+    ("8Q~", Rule::Azure),
+    ("9Q~", Rule::Azure),
     ("ghp_", Rule::GitHub),
     ("gho_", Rule::GitHub),
     ("ghu_", Rule::GitHub),
@@ -50,7 +59,7 @@ const ANCHORS: &[(&str, Rule)] = &[
     ("xoxa-", Rule::Slack),
     ("xoxr-", Rule::Slack),
     ("xoxs-", Rule::Slack),
-    ("hooks.slack.com/services/", Rule::SlackHook),
+    (".slack.com/services/", Rule::SlackHook),
     ("sk_live_", Rule::Stripe),
     ("rk_live_", Rule::Stripe),
     ("T3BlbkFJ", Rule::OpenAi),
@@ -248,11 +257,12 @@ fn pem(hay: &[u8], after: usize) -> Option<SecretMatch<'_>> {
     })
 }
 
-/// Entra ID client secrets: three characters, a digit, `Q~`, then 31–34 characters.
-fn azure(hay: &[u8], at: usize) -> Option<SecretMatch<'_>> {
-    let start = at.checked_sub(4)?;
-    let head = hay.get(start..at)?;
-    if !head.iter().take(3).all(is_azure) || !head.get(3)?.is_ascii_digit() {
+/// Entra ID client secrets: three characters, a digit, `Q~`, then 31–34 characters. The
+/// anchor starts at the digit.
+fn azure(hay: &[u8], digit: usize) -> Option<SecretMatch<'_>> {
+    let start = digit.checked_sub(3)?;
+    let at = digit + 1;
+    if !hay.get(start..digit)?.iter().all(is_azure) {
         return None;
     }
     if start
@@ -268,8 +278,11 @@ fn azure(hay: &[u8], at: usize) -> Option<SecretMatch<'_>> {
         .then(|| secret(hay, start, at + 2 + tail, DetectorKind::CloudKey, "azure:"))
 }
 
-/// `hooks.slack.com/services/T…/B…/…`.
+/// `hooks.slack.com/services/T…/B…/…`; the anchor starts at `.slack.com`.
 fn slack_hook(hay: &[u8], at: usize, after: usize) -> Option<SecretMatch<'_>> {
+    let at = at
+        .checked_sub(5)
+        .filter(|&h| hay.get(h..h + 5) == Some(b"hooks"))?;
     let len = run_len(hay, after, |b| b.is_ascii_alphanumeric() || *b == b'/', 100);
     let path = hay.get(after..after + len)?;
     let parts = path.split(|&b| b == b'/').filter(|p| !p.is_empty()).count();

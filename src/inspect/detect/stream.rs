@@ -239,6 +239,11 @@ impl TextScanner {
                 i = m.end;
                 continue;
             }
+            let (end, digits) = number::quick_extent(hay, i);
+            if digits < 8 {
+                i = end;
+                continue;
+            }
             let Some(tok) = number::parse_token(hay, i) else {
                 i += 1;
                 continue;
