@@ -1,14 +1,16 @@
 //! Engine (compiled once per policy load) and Session (one per body).
+//!
+//! A session runs the layers in order for each chunk: Content-Encoding (`frame::codec`),
+//! framing into files and text (`frame`), each file's format scanner (`file`) and the
+//! detectors (`detect`). It never fails: limits and malformations become `LimitHit`s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
-use crate::inspect::file::{FileScanner, ScanCx};
+use crate::inspect::detect::{Detectors, TextScanner};
+use crate::inspect::frame::{Budgets, Decoding, FileSlot, Framer, Out, Unsupported};
 use crate::inspect::limits::Limits;
-use crate::inspect::report::{FileReport, Level, Report};
-use crate::inspect::sink::NullSink;
+use crate::inspect::report::{FileReport, LimitHit, LimitKind, Level, Report, TextReport};
 
 /// What the policy tells the engine: limits, markings, label tables, fingerprint key.
 ///
@@ -55,6 +57,7 @@ pub enum EngineError {
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
+    detectors: Detectors,
 }
 
 /// How the body is framed, from the request head.
@@ -66,14 +69,17 @@ pub struct BodyMeta {
     pub file_name: Option<String>,
 }
 
-/// Inspection state for one body.
+/// Inspection state for one body. `Send + 'static`: the proxy may move it between tasks.
 pub struct Session {
     engine: Arc<Engine>,
-    meta: BodyMeta,
-    hasher: Sha256,
-    size: u64,
-    scanner: FileScanner,
+    decoding: Decoding,
+    framer: Framer,
+    files: Vec<FileReport>,
+    text: TextScanner,
+    limits: Vec<LimitHit>,
     expand_budget: u64,
+    text_budget: u64,
+    body_bytes: u64,
 }
 
 // === impl EngineConfig ===
@@ -119,23 +125,44 @@ impl EngineConfig {
 // === impl Engine ===
 
 impl Engine {
+    /// Compiles the configuration: marking tables, keyword and secret automata, HMAC key.
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
-        Ok(Self { config })
+        let detectors = Detectors::new(&config)?;
+        Ok(Self { config, detectors })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
+    pub fn detectors(&self) -> &Detectors {
+        &self.detectors
+    }
+
     /// Starts inspecting one body.
     pub fn session(self: &Arc<Self>, meta: BodyMeta) -> Session {
+        let mut limits = Vec::new();
+        let (decoding, framer) = match Decoding::new(meta.content_encoding.as_deref(), &self.config.limits) {
+            Ok(decoding) => (decoding, Framer::new(self, &meta, &mut limits)),
+            Err(Unsupported::Coding(coding)) => {
+                limits.push(LimitHit {
+                    kind: LimitKind::UnsupportedEncoding,
+                    detail: format!("content-encoding {coding:.32}").into(),
+                });
+                let slot = FileSlot::opaque(self, meta.file_name.clone(), meta.content_type.clone());
+                (Decoding::identity(), Framer::Raw(Box::new(slot)))
+            }
+        };
         Session {
-            scanner: FileScanner::new(&self.config, 0),
-            engine: self.clone(),
-            meta,
-            hasher: Sha256::new(),
-            size: 0,
+            engine: Arc::clone(self),
+            decoding,
+            framer,
+            files: Vec::new(),
+            text: TextScanner::new(),
+            limits,
             expand_budget: self.config.limits.max_expanded_bytes,
+            text_budget: self.config.limits.max_text_bytes,
+            body_bytes: 0,
         }
     }
 }
@@ -146,49 +173,50 @@ impl Session {
     /// Feeds the next bytes of the body. Never fails: what goes wrong becomes a fact in the
     /// report.
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.size += chunk.len() as u64;
-        self.hasher.update(chunk);
-        let mut cx = ScanCx {
-            config: &self.engine.config,
-            sink: &mut NullSink,
-            expand_budget: &mut self.expand_budget,
+        self.body_bytes += chunk.len() as u64;
+        let Self { engine, decoding, framer, files, text, limits, text_budget, expand_budget, .. } = self;
+        let mut sink = |piece: &[u8], expand: &mut u64| {
+            let mut out = Out {
+                engine,
+                budgets: Budgets { expand, text: text_budget },
+                files,
+                text,
+                limits,
+            };
+            framer.feed(piece, &mut out);
         };
-        self.scanner.feed(chunk, &mut cx);
+        decoding.push(chunk, expand_budget, &mut sink);
     }
 
-    /// True once no further byte can change any verdict in the report (e.g. the whole body is
-    /// one file that its header already shows to be encrypted). The proxy may then stop holding.
+    /// True once no further byte can change any verdict in the report or add a finding (e.g.
+    /// the whole body is one file that its header already shows to be encrypted, or a
+    /// multipart body is past its closing boundary). The proxy may then stop holding. Later
+    /// `feed` calls stay cheap: they only count, decode and hash.
     pub fn settled(&self) -> bool {
-        self.scanner.settled()
+        self.decoding.stopped() || self.framer.settled()
     }
 
     /// Ends the body and returns what was found.
     pub fn finish(mut self) -> Report {
-        let mut cx = ScanCx {
-            config: &self.engine.config,
-            sink: &mut NullSink,
-            expand_budget: &mut self.expand_budget,
+        let mut out = Out {
+            engine: &self.engine,
+            budgets: Budgets { expand: &mut self.expand_budget, text: &mut self.text_budget },
+            files: &mut self.files,
+            text: &mut self.text,
+            limits: &mut self.limits,
         };
-        let facts = self.scanner.finish(&mut cx);
-        let file = FileReport {
-            name: self.meta.file_name.clone(),
-            field: None,
-            declared_type: self.meta.content_type.clone(),
-            file_type: facts.file_type,
-            type_mismatch: false,
-            size: self.size,
-            sha256: hex::encode(self.hasher.finalize()),
-            encryption: facts.encryption,
-            label: None,
-            detections: Vec::new(),
-            members: facts.members,
-            limits: facts.limits,
-        };
+        self.framer.finish(&mut out);
+        let decoded_bytes = self.decoding.decoded();
+        self.limits.extend(self.decoding.finish());
+        let (findings, bytes, cap) = self.text.finish(self.engine.detectors());
+        self.limits.extend(cap);
+        let (label, detections) = findings.into_parts();
         Report {
-            files: vec![file],
-            body_bytes: self.size,
-            decoded_bytes: self.size,
-            ..Report::default()
+            files: self.files,
+            text: TextReport { bytes, label, detections },
+            body_bytes: self.body_bytes,
+            decoded_bytes,
+            limits: self.limits,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! as a docx uploaded on its own.
 
 mod sniff;
+mod text;
+mod unknown;
 
 pub use sniff::{SNIFF_WINDOW, Sniff, sniff};
 
@@ -144,7 +146,16 @@ fn unreachable_facts() -> FormatFacts {
 
 /// Picks the scanner for a sniffed type.
 fn scanner_for(file_type: FileType, _depth: u8, _cx: &mut ScanCx<'_>) -> Box<dyn FormatScanner> {
-    Box::new(Opaque { file_type })
+    match file_type {
+        FileType::Text
+        | FileType::Csv
+        | FileType::Json
+        | FileType::Xml
+        | FileType::Html
+        | FileType::Script => Box::new(text::TextFile::new(file_type)),
+        FileType::Unknown => Box::new(unknown::UnknownFile::new()),
+        _ => Box::new(Opaque { file_type }),
+    }
 }
 
 /// Types whose verdict is their type alone: media and programs are readable by anyone;
@@ -155,6 +166,11 @@ struct Opaque {
 
 impl FormatScanner for Opaque {
     fn feed(&mut self, _chunk: &[u8], _cx: &mut ScanCx<'_>) {}
+
+    /// The type alone decides the verdict, so no later byte matters.
+    fn settled(&self) -> bool {
+        true
+    }
 
     fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
         let encryption = match self.file_type {

@@ -65,5 +65,8 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Sniff {
     if !complete && prefix.len() < 512 {
         return Sniff::NeedMore;
     }
+    if let Some(text) = super::text::sniff_text(prefix) {
+        return Sniff::Type(text);
+    }
     Sniff::Type(FileType::Unknown)
 }
