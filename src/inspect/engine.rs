@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::inspect::detect::{Detectors, TextScanner};
 use crate::inspect::frame::{Budgets, Decoding, FileSlot, Framer, Out, Unsupported};
 use crate::inspect::limits::Limits;
-use crate::inspect::report::{FileReport, LimitHit, LimitKind, Level, Report, TextReport};
+use crate::inspect::report::{FileReport, Level, LimitHit, LimitKind, Report, TextReport};
 
 /// What the policy tells the engine: limits, markings, label tables, fingerprint key.
 ///
@@ -142,17 +142,19 @@ impl Engine {
     /// Starts inspecting one body.
     pub fn session(self: &Arc<Self>, meta: BodyMeta) -> Session {
         let mut limits = Vec::new();
-        let (decoding, framer) = match Decoding::new(meta.content_encoding.as_deref(), &self.config.limits) {
-            Ok(decoding) => (decoding, Framer::new(self, &meta, &mut limits)),
-            Err(Unsupported::Coding(coding)) => {
-                limits.push(LimitHit {
-                    kind: LimitKind::UnsupportedEncoding,
-                    detail: format!("content-encoding {coding:.32}").into(),
-                });
-                let slot = FileSlot::opaque(self, meta.file_name.clone(), meta.content_type.clone());
-                (Decoding::identity(), Framer::Raw(Box::new(slot)))
-            }
-        };
+        let (decoding, framer) =
+            match Decoding::new(meta.content_encoding.as_deref(), &self.config.limits) {
+                Ok(decoding) => (decoding, Framer::new(self, &meta, &mut limits)),
+                Err(Unsupported::Coding(coding)) => {
+                    limits.push(LimitHit {
+                        kind: LimitKind::UnsupportedEncoding,
+                        detail: format!("content-encoding {coding:.32}").into(),
+                    });
+                    let slot =
+                        FileSlot::opaque(self, meta.file_name.clone(), meta.content_type.clone());
+                    (Decoding::identity(), Framer::Raw(Box::new(slot)))
+                }
+            };
         Session {
             engine: Arc::clone(self),
             decoding,
@@ -174,11 +176,24 @@ impl Session {
     /// report.
     pub fn feed(&mut self, chunk: &[u8]) {
         self.body_bytes += chunk.len() as u64;
-        let Self { engine, decoding, framer, files, text, limits, text_budget, expand_budget, .. } = self;
+        let Self {
+            engine,
+            decoding,
+            framer,
+            files,
+            text,
+            limits,
+            text_budget,
+            expand_budget,
+            ..
+        } = self;
         let mut sink = |piece: &[u8], expand: &mut u64| {
             let mut out = Out {
                 engine,
-                budgets: Budgets { expand, text: text_budget },
+                budgets: Budgets {
+                    expand,
+                    text: text_budget,
+                },
                 files,
                 text,
                 limits,
@@ -200,7 +215,10 @@ impl Session {
     pub fn finish(mut self) -> Report {
         let mut out = Out {
             engine: &self.engine,
-            budgets: Budgets { expand: &mut self.expand_budget, text: &mut self.text_budget },
+            budgets: Budgets {
+                expand: &mut self.expand_budget,
+                text: &mut self.text_budget,
+            },
             files: &mut self.files,
             text: &mut self.text,
             limits: &mut self.limits,
@@ -213,7 +231,11 @@ impl Session {
         let (label, detections) = findings.into_parts();
         Report {
             files: self.files,
-            text: TextReport { bytes, label, detections },
+            text: TextReport {
+                bytes,
+                label,
+                detections,
+            },
             body_bytes: self.body_bytes,
             decoded_bytes,
             limits: self.limits,

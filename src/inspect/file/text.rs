@@ -64,7 +64,9 @@ impl TextFile {
                 self.utf8.clear();
                 let mut units = data;
                 if let Some(&odd) = self.pending.first() {
-                    let Some((&b, rest)) = data.split_first() else { return };
+                    let Some((&b, rest)) = data.split_first() else {
+                        return;
+                    };
                     self.pending.clear();
                     self.unit([odd, b], big_endian);
                     units = rest;
@@ -84,7 +86,11 @@ impl TextFile {
     }
 
     fn unit(&mut self, pair: [u8; 2], big_endian: bool) {
-        let u = if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) };
+        let u = if big_endian {
+            u16::from_be_bytes(pair)
+        } else {
+            u16::from_le_bytes(pair)
+        };
         let c = match (self.high_surrogate.take(), u) {
             (None, 0xD800..=0xDBFF) => {
                 self.high_surrogate = Some(u);
@@ -94,7 +100,9 @@ impl TextFile {
             (_, u) => char::decode_utf16([u]).next().and_then(Result::ok),
         };
         let mut buf = [0u8; 4];
-        let s = c.unwrap_or(char::REPLACEMENT_CHARACTER).encode_utf8(&mut buf);
+        let s = c
+            .unwrap_or(char::REPLACEMENT_CHARACTER)
+            .encode_utf8(&mut buf);
         self.utf8.extend_from_slice(s.as_bytes());
     }
 }
@@ -117,7 +125,11 @@ impl FormatScanner for TextFile {
             self.start(cx);
         }
         cx.sink.end_text();
-        let reason = if self.size == 0 { "empty file" } else { "plain text" };
+        let reason = if self.size == 0 {
+            "empty file"
+        } else {
+            "plain text"
+        };
         FormatFacts {
             file_type: self.file_type,
             encryption: Encryption::not_encrypted(reason),
@@ -156,15 +168,32 @@ fn refine(text: &[u8]) -> FileType {
     let has = |needle: &[u8]| memchr::memmem::find(&lower, needle).is_some();
     match t.first() {
         Some(b'{') | Some(b'[') if looks_like_json(t) => FileType::Json,
-        Some(b'<') if lower.starts_with(b"<!doctype html") || has(b"<html") || has(b"<body") || has(b"<head") => FileType::Html,
-        Some(b'<') if t.get(1).is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'?' | b'!')) => FileType::Xml,
+        Some(b'<')
+            if lower.starts_with(b"<!doctype html")
+                || has(b"<html")
+                || has(b"<body")
+                || has(b"<head") =>
+        {
+            FileType::Html
+        }
+        Some(b'<')
+            if t.get(1)
+                .is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'?' | b'!')) =>
+        {
+            FileType::Xml
+        }
         _ if looks_like_csv(text) => FileType::Csv,
         _ => FileType::Text,
     }
 }
 
 fn looks_like_json(t: &[u8]) -> bool {
-    let next = t.get(1..).unwrap_or(&[]).trim_ascii_start().first().copied();
+    let next = t
+        .get(1..)
+        .unwrap_or(&[])
+        .trim_ascii_start()
+        .first()
+        .copied();
     match t.first() {
         Some(b'{') => matches!(next, Some(b'"') | Some(b'}') | None),
         Some(b'[') => next.is_none_or(|b| b"{[\"-]tfn".contains(&b) || b.is_ascii_digit()),
@@ -178,7 +207,11 @@ fn looks_like_csv(text: &[u8]) -> bool {
     if !text.ends_with(b"\n") {
         lines.pop();
     }
-    let lines: Vec<&[u8]> = lines.into_iter().filter(|l| !l.trim_ascii().is_empty()).take(CSV_LINES).collect();
+    let lines: Vec<&[u8]> = lines
+        .into_iter()
+        .filter(|l| !l.trim_ascii().is_empty())
+        .take(CSV_LINES)
+        .collect();
     if lines.len() < 2 {
         return false;
     }
@@ -203,7 +236,87 @@ fn count_outside_quotes(line: &[u8], delim: u8) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::inspect::report::{DetectorKind, FileReport, LabelSource, Level, Verdict};
+    use crate::inspect::{BodyMeta, Engine, EngineConfig};
+
+    /// Scans a fixture as `sluis scan` would, at several chunkings that must agree.
+    fn fixture(name: &str) -> FileReport {
+        let path = format!("{}/tests/fixtures/text/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(path).unwrap();
+        let engine = Arc::new(Engine::new(EngineConfig::default()).unwrap());
+        let reports = [1, 7, 4096, bytes.len()].map(|split| {
+            let mut s = engine.session(BodyMeta {
+                file_name: Some(name.into()),
+                ..BodyMeta::default()
+            });
+            for chunk in bytes.chunks(split.max(1)) {
+                s.feed(chunk);
+            }
+            let mut r = s.finish();
+            assert_eq!(r.files.len(), 1);
+            r.files.remove(0)
+        });
+        let first = serde_json::to_string(&reports[0]).unwrap();
+        for r in &reports[1..] {
+            assert_eq!(first, serde_json::to_string(r).unwrap(), "{name}");
+        }
+        let [whole, ..] = reports;
+        whole
+    }
+
+    fn count(f: &FileReport, kind: DetectorKind) -> u32 {
+        f.detections
+            .iter()
+            .find(|d| d.kind == kind)
+            .map_or(0, |d| d.count)
+    }
+
+    #[test]
+    fn fixtures() {
+        let csv = fixture("bsn.csv");
+        assert_eq!(csv.file_type, FileType::Csv);
+        assert_eq!(csv.encryption.verdict, Verdict::NotEncrypted);
+        assert_eq!(count(&csv, DetectorKind::Bsn), 100);
+        assert!(csv.label.is_none());
+
+        let memo = fixture("labelled.txt");
+        let label = memo.label.unwrap();
+        assert_eq!(
+            (label.level, label.source),
+            (Level::Confidential, LabelSource::Body)
+        );
+        assert!(
+            fixture("prose.txt").label.is_none(),
+            "prose is not a marking"
+        );
+
+        let utf16 = fixture("utf16le.txt");
+        assert_eq!(utf16.file_type, FileType::Text);
+        assert_eq!(utf16.label.as_ref().map(|l| l.level), Some(Level::Secret));
+        assert_eq!(count(&utf16, DetectorKind::Bsn), 1);
+
+        let pay = fixture("payments.txt");
+        assert_eq!(
+            (
+                count(&pay, DetectorKind::Iban),
+                count(&pay, DetectorKind::PaymentCard)
+            ),
+            (2, 2)
+        );
+        assert_eq!(pay.detections[1].evidence, ["*****1111", "*****4444"]);
+
+        let env = fixture("secrets.env");
+        assert_eq!(
+            (
+                count(&env, DetectorKind::CloudKey),
+                count(&env, DetectorKind::ApiToken)
+            ),
+            (1, 2)
+        );
+    }
 
     #[test]
     fn sniffs_text_kinds() {
@@ -212,12 +325,31 @@ mod tests {
         assert_eq!(sniff_text(b"  {\"a\": 1}"), Some(FileType::Json));
         assert_eq!(sniff_text(b"[1, 2]"), Some(FileType::Json));
         assert_eq!(sniff_text(b"[Section]\nkey=value\n"), Some(FileType::Text));
-        assert_eq!(sniff_text(b"<?xml version=\"1.0\"?><a/>"), Some(FileType::Xml));
-        assert_eq!(sniff_text(b"<!DOCTYPE html><html></html>"), Some(FileType::Html));
-        assert_eq!(sniff_text(b"naam;bsn;plaats\nJan;111222333;Delft\nPiet;123456782;Ede\n"), Some(FileType::Csv));
-        assert_eq!(sniff_text(b"a,\"b,c\",d\n1,\"2,3\",4\n"), Some(FileType::Csv));
-        assert_eq!(sniff_text(b"Hello, world.\nHow are you today\n"), Some(FileType::Text));
-        assert_eq!(sniff_text("caf\u{e9} ".as_bytes().get(..4).unwrap()), Some(FileType::Text), "cut in a char");
+        assert_eq!(
+            sniff_text(b"<?xml version=\"1.0\"?><a/>"),
+            Some(FileType::Xml)
+        );
+        assert_eq!(
+            sniff_text(b"<!DOCTYPE html><html></html>"),
+            Some(FileType::Html)
+        );
+        assert_eq!(
+            sniff_text(b"naam;bsn;plaats\nJan;111222333;Delft\nPiet;123456782;Ede\n"),
+            Some(FileType::Csv)
+        );
+        assert_eq!(
+            sniff_text(b"a,\"b,c\",d\n1,\"2,3\",4\n"),
+            Some(FileType::Csv)
+        );
+        assert_eq!(
+            sniff_text(b"Hello, world.\nHow are you today\n"),
+            Some(FileType::Text)
+        );
+        assert_eq!(
+            sniff_text("caf\u{e9} ".as_bytes().get(..4).unwrap()),
+            Some(FileType::Text),
+            "cut in a char"
+        );
         assert_eq!(sniff_text(b"\xFF\xFEh\x00i\x00"), Some(FileType::Text));
         assert_eq!(sniff_text(b"\x00\x01\x02binary"), None);
         assert_eq!(sniff_text(b"\xC3\x28 invalid"), None);

@@ -16,7 +16,10 @@ pub(crate) struct UnknownFile {
 
 impl UnknownFile {
     pub(crate) fn new() -> Self {
-        Self { counts: Box::new([0; 256]), seen: 0 }
+        Self {
+            counts: Box::new([0; 256]),
+            seen: 0,
+        }
     }
 
     fn entropy(&self) -> f64 {

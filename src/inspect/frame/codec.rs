@@ -46,12 +46,14 @@ enum Codec {
 struct Gzip {
     state: GzState,
     header: Vec<u8>,
+    crc: flate2::Crc,
+    trailer: Vec<u8>,
 }
 
 enum GzState {
     Header,
     Body(Decompress),
-    Trailer(usize),
+    Trailer,
 }
 
 /// Why a coding cannot be decoded.
@@ -73,15 +75,28 @@ impl Decoding {
                 "" | "identity" => continue,
                 "gzip" | "x-gzip" => ("gzip", Codec::Gzip(Gzip::new())),
                 "deflate" => ("deflate", Codec::Deflate(None, Vec::new())),
-                "br" => ("br", Codec::Brotli(Box::new(BrotliState::new(
-                    StandardAlloc::default(),
-                    StandardAlloc::default(),
-                    StandardAlloc::default(),
-                )))),
-                "zstd" => ("zstd", Codec::Zstd(Box::new(zstd_decoder().ok_or_else(|| Unsupported::Coding(coding.clone()))?))),
+                "br" => (
+                    "br",
+                    Codec::Brotli(Box::new(BrotliState::new(
+                        StandardAlloc::default(),
+                        StandardAlloc::default(),
+                        StandardAlloc::default(),
+                    ))),
+                ),
+                "zstd" => (
+                    "zstd",
+                    Codec::Zstd(Box::new(
+                        zstd_decoder().ok_or_else(|| Unsupported::Coding(coding.clone()))?,
+                    )),
+                ),
                 _ => return Err(Unsupported::Coding(coding)),
             };
-            stages.push(Stage { name, codec, buf: vec![0; OUT_BUF].into_boxed_slice(), finished: false });
+            stages.push(Stage {
+                name,
+                codec,
+                buf: vec![0; OUT_BUF].into_boxed_slice(),
+                finished: false,
+            });
         }
         Ok(Self {
             stages,
@@ -168,7 +183,12 @@ struct Ctl<'a> {
 }
 
 /// Feeds `input` through the first stage and its output through the rest, then to `sink`.
-fn run(stages: &mut [Stage], input: &[u8], ctl: &mut Ctl<'_>, sink: &mut dyn FnMut(&[u8], &mut u64)) {
+fn run(
+    stages: &mut [Stage],
+    input: &[u8],
+    ctl: &mut Ctl<'_>,
+    sink: &mut dyn FnMut(&[u8], &mut u64),
+) {
     let Some((stage, rest)) = stages.split_first_mut() else {
         deliver(input, ctl, sink);
         return;
@@ -196,7 +216,12 @@ fn run(stages: &mut [Stage], input: &[u8], ctl: &mut Ctl<'_>, sink: &mut dyn FnM
         input = input.get(step.consumed..).unwrap_or(&[]);
         stage.finished = step.finished;
         if step.produced > 0 {
-            run(rest, stage.buf.get(..step.produced).unwrap_or(&[]), ctl, sink);
+            run(
+                rest,
+                stage.buf.get(..step.produced).unwrap_or(&[]),
+                ctl,
+                sink,
+            );
         }
         let stalled = step.consumed == 0 && step.produced == 0;
         if stalled || (input.is_empty() && step.produced < stage.buf.len() && !step.finished) {
@@ -236,7 +261,10 @@ fn malformed(name: &'static str, why: &'static str) -> LimitHit {
 
 fn zstd_decoder() -> Option<zstd::stream::raw::Decoder<'static>> {
     let mut d = zstd::stream::raw::Decoder::new().ok()?;
-    d.set_parameter(zstd::stream::raw::DParameter::WindowLogMax(ZSTD_WINDOW_LOG_MAX)).ok()?;
+    d.set_parameter(zstd::stream::raw::DParameter::WindowLogMax(
+        ZSTD_WINDOW_LOG_MAX,
+    ))
+    .ok()?;
     Some(d)
 }
 
@@ -258,7 +286,11 @@ impl Codec {
             Codec::Zstd(d) => {
                 use zstd::stream::raw::Operation;
                 let st = d.run_on_buffers(input, out).map_err(|_| "corrupt stream")?;
-                Ok(Step { consumed: st.bytes_read, produced: st.bytes_written, finished: st.remaining == 0 && st.bytes_read > 0 })
+                Ok(Step {
+                    consumed: st.bytes_read,
+                    produced: st.bytes_written,
+                    finished: st.remaining == 0 && st.bytes_read > 0,
+                })
             }
         }
     }
@@ -275,7 +307,11 @@ fn deflate_step(
         let take = 2usize.saturating_sub(head.len()).min(input.len());
         head.extend_from_slice(input.get(..take).unwrap_or(&[]));
         if head.len() < 2 {
-            return Ok(Step { consumed: take, produced: 0, finished: false });
+            return Ok(Step {
+                consumed: take,
+                produced: 0,
+                finished: false,
+            });
         }
         let zlib = matches!(head.as_slice(), [cmf, flg] if cmf & 0x0F == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0);
         let mut d = Decompress::new(zlib);
@@ -285,15 +321,22 @@ fn deflate_step(
             return Err("corrupt stream");
         }
         *inner = Some(d);
-        return Ok(Step { consumed: take, ..step });
+        return Ok(Step {
+            consumed: take,
+            ..step
+        });
     }
-    let Some(d) = inner.as_mut() else { return Err("corrupt stream") };
+    let Some(d) = inner.as_mut() else {
+        return Err("corrupt stream");
+    };
     inflate(d, input, out)
 }
 
 fn inflate(d: &mut Decompress, input: &[u8], out: &mut [u8]) -> Result<Step, &'static str> {
     let (in0, out0) = (d.total_in(), d.total_out());
-    let status = d.decompress(input, out, FlushDecompress::None).map_err(|_| "corrupt stream")?;
+    let status = d
+        .decompress(input, out, FlushDecompress::None)
+        .map_err(|_| "corrupt stream")?;
     Ok(Step {
         consumed: usize::try_from(d.total_in() - in0).unwrap_or(0),
         produced: usize::try_from(d.total_out() - out0).unwrap_or(0),
@@ -308,10 +351,23 @@ fn brotli_step(
 ) -> Result<Step, &'static str> {
     let (mut avail_in, mut in_off) = (input.len(), 0usize);
     let (mut avail_out, mut out_off, mut total) = (out.len(), 0usize, 0usize);
-    let r = BrotliDecompressStream(&mut avail_in, &mut in_off, input, &mut avail_out, &mut out_off, out, &mut total, state);
+    let r = BrotliDecompressStream(
+        &mut avail_in,
+        &mut in_off,
+        input,
+        &mut avail_out,
+        &mut out_off,
+        out,
+        &mut total,
+        state,
+    );
     match r {
         BrotliResult::ResultFailure => Err("corrupt stream"),
-        r => Ok(Step { consumed: in_off, produced: out_off, finished: matches!(r, BrotliResult::ResultSuccess) }),
+        r => Ok(Step {
+            consumed: in_off,
+            produced: out_off,
+            finished: matches!(r, BrotliResult::ResultSuccess),
+        }),
     }
 }
 
@@ -319,42 +375,74 @@ fn brotli_step(
 
 impl Gzip {
     fn new() -> Self {
-        Self { state: GzState::Header, header: Vec::new() }
+        Self {
+            state: GzState::Header,
+            header: Vec::new(),
+            crc: flate2::Crc::new(),
+            trailer: Vec::new(),
+        }
     }
 
     fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, &'static str> {
         match &mut self.state {
             GzState::Header => {
-                let take = input.len().min(MAX_GZIP_HEADER.saturating_sub(self.header.len()));
+                let take = input
+                    .len()
+                    .min(MAX_GZIP_HEADER.saturating_sub(self.header.len()));
                 let before = self.header.len();
-                self.header.extend_from_slice(input.get(..take).unwrap_or(&[]));
+                self.header
+                    .extend_from_slice(input.get(..take).unwrap_or(&[]));
                 match gzip_header_len(&self.header)? {
                     Some(len) => {
                         let consumed = len - before;
                         self.header.clear();
                         self.state = GzState::Body(Decompress::new(false));
-                        Ok(Step { consumed, produced: 0, finished: false })
+                        Ok(Step {
+                            consumed,
+                            produced: 0,
+                            finished: false,
+                        })
                     }
                     None if self.header.len() >= MAX_GZIP_HEADER => Err("header too long"),
-                    None => Ok(Step { consumed: take, produced: 0, finished: false }),
+                    None => Ok(Step {
+                        consumed: take,
+                        produced: 0,
+                        finished: false,
+                    }),
                 }
             }
             GzState::Body(d) => {
                 let step = inflate(d, input, out)?;
+                self.crc.update(out.get(..step.produced).unwrap_or(&[]));
                 if step.finished {
-                    self.state = GzState::Trailer(8);
+                    self.state = GzState::Trailer;
                 }
-                Ok(Step { finished: false, ..step })
+                Ok(Step {
+                    finished: false,
+                    ..step
+                })
             }
-            GzState::Trailer(left) => {
-                let take = (*left).min(input.len());
-                *left -= take;
-                let finished = *left == 0;
+            GzState::Trailer => {
+                let take = (8 - self.trailer.len()).min(input.len());
+                self.trailer
+                    .extend_from_slice(input.get(..take).unwrap_or(&[]));
+                let finished = self.trailer.len() == 8;
                 if finished {
+                    let mut want = self.crc.sum().to_le_bytes().to_vec();
+                    want.extend_from_slice(&self.crc.amount().to_le_bytes());
+                    if self.trailer != want {
+                        return Err("checksum mismatch");
+                    }
                     // The stream may end here, or another member may follow.
+                    self.trailer.clear();
+                    self.crc.reset();
                     self.state = GzState::Header;
                 }
-                Ok(Step { consumed: take, produced: 0, finished })
+                Ok(Step {
+                    consumed: take,
+                    produced: 0,
+                    finished,
+                })
             }
         }
     }
@@ -365,13 +453,17 @@ fn gzip_header_len(h: &[u8]) -> Result<Option<usize>, &'static str> {
     if h.len() >= 2 && (h.first() != Some(&0x1F) || h.get(1) != Some(&0x8B)) {
         return Err("not gzip");
     }
-    let Some(&flags) = h.get(3) else { return Ok(None) };
+    let Some(&flags) = h.get(3) else {
+        return Ok(None);
+    };
     if h.len() < 10 {
         return Ok(None);
     }
     let mut i = 10;
     if flags & 0x04 != 0 {
-        let Some(&[a, b]) = h.get(i..i + 2) else { return Ok(None) };
+        let Some(&[a, b]) = h.get(i..i + 2) else {
+            return Ok(None);
+        };
         i += 2 + usize::from(u16::from_le_bytes([a, b]));
     }
     for bit in [0x08, 0x10] {

@@ -52,7 +52,11 @@ impl FileSlot {
     }
 
     /// A file whose bytes are hashed but not interpreted: its verdict is `unknown`.
-    pub(crate) fn opaque(engine: &Engine, name: Option<String>, declared_type: Option<String>) -> Self {
+    pub(crate) fn opaque(
+        engine: &Engine,
+        name: Option<String>,
+        declared_type: Option<String>,
+    ) -> Self {
         Self {
             scanner: None,
             ..Self::new(engine, name, None, declared_type)
@@ -125,7 +129,11 @@ impl FileSlot {
         limits.extend(self.limits);
         limits.extend(cap);
         FileReport {
-            type_mismatch: type_mismatch(file_type, self.declared_type.as_deref(), self.name.as_deref()),
+            type_mismatch: type_mismatch(
+                file_type,
+                self.declared_type.as_deref(),
+                self.name.as_deref(),
+            ),
             name: self.name,
             field: self.field,
             declared_type: self.declared_type,

@@ -115,7 +115,10 @@ impl JsonText {
     fn note_malformed(&mut self, out: &mut Out<'_>, detail: &'static str) {
         if !self.malformed {
             self.malformed = true;
-            out.limit(LimitHit { kind: LimitKind::Malformed, detail: detail.into() });
+            out.limit(LimitHit {
+                kind: LimitKind::Malformed,
+                detail: detail.into(),
+            });
         }
     }
 
@@ -160,7 +163,11 @@ impl JsonText {
                     self.note_malformed(out, "unbalanced JSON");
                     return;
                 }
-                if self.pending_name.as_ref().is_some_and(|(d, _)| *d >= self.depth) {
+                if self
+                    .pending_name
+                    .as_ref()
+                    .is_some_and(|(d, _)| *d >= self.depth)
+                {
                     self.pending_name = None;
                 }
                 self.depth -= 1;
@@ -216,11 +223,15 @@ impl JsonText {
                 self.high_surrogate = Some(v);
                 return;
             }
-            (Some(h), 0xDC00..=0xDFFF) => char::from_u32(0x10000 + ((h - 0xD800) << 10) + (v - 0xDC00)),
+            (Some(h), 0xDC00..=0xDFFF) => {
+                char::from_u32(0x10000 + ((h - 0xD800) << 10) + (v - 0xDC00))
+            }
             (_, v) => char::from_u32(v),
         };
         let mut buf = [0u8; 4];
-        let s = c.unwrap_or(char::REPLACEMENT_CHARACTER).encode_utf8(&mut buf);
+        let s = c
+            .unwrap_or(char::REPLACEMENT_CHARACTER)
+            .encode_utf8(&mut buf);
         self.string_bytes(s.as_bytes(), out);
     }
 
@@ -238,14 +249,11 @@ impl JsonText {
             Str::Skip => {}
             Str::Blob(slot, b64) => {
                 let mut decoded = Vec::with_capacity(bytes.len() / 4 * 3 + 3);
-                if b64.push(bytes, &mut decoded).is_err() {
-                    slot.add_limit(LimitHit { kind: LimitKind::Malformed, detail: "base64 string is broken".into() });
-                    slot.feed(&decoded, out.engine, &mut out.budgets);
-                    self.close_blob(out);
-                    self.string = Str::Skip;
-                    return;
-                }
+                let ok = b64.push(bytes, &mut decoded).is_ok();
                 slot.feed(&decoded, out.engine, &mut out.budgets);
+                if !ok {
+                    self.broken_blob(out);
+                }
             }
             Str::Undecided {
                 buf,
@@ -271,15 +279,23 @@ impl JsonText {
         }
         let start = prefix.unwrap_or(0);
         let media = prefix.and_then(|_| data_url_media(&buf));
-        let name = self.pending_name.as_ref().filter(|(d, _)| *d == self.depth).map(|(_, n)| n.clone());
+        let name = self
+            .pending_name
+            .as_ref()
+            .filter(|(d, _)| *d == self.depth)
+            .map(|(_, n)| n.clone());
         let field = (!self.key.is_empty()).then(|| String::from_utf8_lossy(&self.key).into_owned());
         let mut slot = Box::new(FileSlot::new(out.engine, name, field, media));
         let mut b64 = Base64::default();
         let mut decoded = Vec::with_capacity(buf.len());
-        // Only base64 characters are in the buffer past the prefix.
-        let _ = b64.push(buf.get(start..).unwrap_or(&[]), &mut decoded);
+        let ok = b64
+            .push(buf.get(start..).unwrap_or(&[]), &mut decoded)
+            .is_ok();
         slot.feed(&decoded, out.engine, &mut out.budgets);
         self.string = Str::Blob(slot, b64);
+        if !ok {
+            self.broken_blob(out);
+        }
     }
 
     fn end_string(&mut self, out: &mut Out<'_>) {
@@ -288,10 +304,10 @@ impl JsonText {
         if let Str::Undecided { .. } = self.string {
             self.decide(true, out);
         }
-        if matches!(self.string, Str::Blob(..)) {
-            self.close_blob(out);
-        } else {
-            self.text.push(b'\n');
+        match self.string {
+            Str::Blob(..) => self.close_blob(out),
+            Str::Skip => {}
+            _ => self.text.push(b'\n'),
         }
         self.string = Str::Text;
         let captured = self.capture.take();
@@ -311,11 +327,26 @@ impl JsonText {
         }
     }
 
+    /// A blob that stops being base64: the file ends there, the rest of the string is skipped.
+    fn broken_blob(&mut self, out: &mut Out<'_>) {
+        if let Str::Blob(slot, _) = &mut self.string {
+            slot.add_limit(LimitHit {
+                kind: LimitKind::Malformed,
+                detail: "base64 string is broken".into(),
+            });
+        }
+        self.close_blob(out);
+        self.string = Str::Skip;
+    }
+
     fn close_blob(&mut self, out: &mut Out<'_>) {
         if let Str::Blob(mut slot, mut b64) = std::mem::take(&mut self.string) {
             let mut tail = Vec::new();
             if b64.finish(&mut tail).is_err() {
-                slot.add_limit(LimitHit { kind: LimitKind::Malformed, detail: "base64 string is broken".into() });
+                slot.add_limit(LimitHit {
+                    kind: LimitKind::Malformed,
+                    detail: "base64 string is broken".into(),
+                });
             }
             slot.feed(&tail, out.engine, &mut out.budgets);
             out.finish_file(*slot);
@@ -325,31 +356,38 @@ impl JsonText {
 }
 
 /// Decides an undecided string: `Some(true)` text, `Some(false)` a base64 file, `None` not yet.
-/// Only bytes past `checked` are looked at again.
+/// The answer depends only on the string's bytes, never on where chunks were cut: a string is
+/// a file if its first [`MIN_BLOB`] characters (after a `data:` prefix found within the first
+/// [`MAX_DATA_PREFIX`] bytes) are base64. Only bytes past `checked` are looked at again.
 fn classify(buf: &[u8], prefix: &mut Option<usize>, checked: &mut usize) -> Option<bool> {
     if prefix.is_none() {
         if buf.starts_with(b"data:") {
-            match memchr::memmem::find(buf, b";base64,") {
+            let window = buf.get(..buf.len().min(MAX_DATA_PREFIX)).unwrap_or(&[]);
+            match memchr::memmem::find(window, b";base64,") {
                 Some(k) => *prefix = Some(k + 8),
-                None if buf.len() <= MAX_DATA_PREFIX => return None,
+                None if buf.len() < MAX_DATA_PREFIX => return None,
                 None => return Some(true),
             }
         } else if buf.len() < 5 && b"data:".starts_with(buf) {
             return None;
         }
     }
-    let from = (*checked).max(prefix.unwrap_or(0));
+    let start = prefix.unwrap_or(0);
+    let from = (*checked).max(start);
     let fresh = buf.get(from..).unwrap_or(&[]);
-    if !fresh.iter().all(|&b| is_b64_char(b) || b == b'\n' || b == b'\r') {
-        return Some(true);
+    let ok = |b: &u8| is_b64_char(*b) || *b == b'\n' || *b == b'\r';
+    if let Some(bad) = fresh.iter().position(|b| !ok(b)) {
+        return Some(from + bad - start < MIN_BLOB);
     }
     *checked = buf.len();
-    (buf.len() - prefix.unwrap_or(0) >= MIN_BLOB).then_some(false)
+    (buf.len() - start >= MIN_BLOB).then_some(false)
 }
 
 fn data_url_media(buf: &[u8]) -> Option<String> {
     let rest = buf.get(5..)?;
     let end = rest.iter().position(|&b| b == b';' || b == b',')?;
-    let media = String::from_utf8_lossy(rest.get(..end)?).trim().to_ascii_lowercase();
+    let media = String::from_utf8_lossy(rest.get(..end)?)
+        .trim()
+        .to_ascii_lowercase();
     (!media.is_empty()).then_some(media)
 }

@@ -29,7 +29,11 @@ impl MediaType {
     /// Text a person or program wrote as a form value, not a file's bytes.
     pub(crate) fn is_textual(&self) -> bool {
         let e = self.essence.as_str();
-        e.starts_with("text/") || self.is_json() || self.is_form() || e.ends_with("+xml") || e == "application/xml"
+        e.starts_with("text/")
+            || self.is_json()
+            || self.is_form()
+            || e.ends_with("+xml")
+            || e == "application/xml"
     }
 
     pub(crate) fn is_json(&self) -> bool {
@@ -51,7 +55,11 @@ pub(crate) fn params(s: &str) -> Vec<(String, String)> {
             break;
         }
         let name_end = rest.find(['=', ';']).unwrap_or(rest.len());
-        let name = rest.get(..name_end).unwrap_or("").trim().to_ascii_lowercase();
+        let name = rest
+            .get(..name_end)
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         rest = rest.get(name_end..).unwrap_or("");
         let value = match rest.strip_prefix('=') {
             Some(v) => {
@@ -60,7 +68,10 @@ pub(crate) fn params(s: &str) -> Vec<(String, String)> {
                     quoted(q)
                 } else {
                     let end = v.find(';').unwrap_or(v.len());
-                    (v.get(..end).unwrap_or("").trim().to_owned(), v.get(end..).unwrap_or(""))
+                    (
+                        v.get(..end).unwrap_or("").trim().to_owned(),
+                        v.get(end..).unwrap_or(""),
+                    )
                 };
                 rest = after;
                 value
@@ -157,8 +168,14 @@ mod tests {
 
     #[test]
     fn file_name_encodings() {
-        assert_eq!(percent_decode("na%C3%AFve.txt").as_deref(), Some("naïve.txt"));
+        assert_eq!(
+            percent_decode("na%C3%AFve.txt").as_deref(),
+            Some("naïve.txt")
+        );
         assert_eq!(percent_decode("plain.txt"), None);
-        assert_eq!(ext_value("UTF-8''%E2%82%AC%20rates.pdf").as_deref(), Some("€ rates.pdf"));
+        assert_eq!(
+            ext_value("UTF-8''%E2%82%AC%20rates.pdf").as_deref(),
+            Some("€ rates.pdf")
+        );
     }
 }

@@ -7,13 +7,30 @@ use crate::inspect::report::FileType;
 use crate::inspect::report::FileType as T;
 
 const TEXT: &[FileType] = &[T::Text, T::Csv, T::Json, T::Xml, T::Html, T::Script];
-const ZIPS: &[FileType] = &[T::Zip, T::Docx, T::Xlsx, T::Pptx, T::Odt, T::Ods, T::Odp, T::Epub, T::Jar, T::Apk];
+const ZIPS: &[FileType] = &[
+    T::Zip,
+    T::Docx,
+    T::Xlsx,
+    T::Pptx,
+    T::Odt,
+    T::Ods,
+    T::Odp,
+    T::Epub,
+    T::Jar,
+    T::Apk,
+];
 
 /// True if the declared type or the name's extension rules out `sniffed`.
 pub(crate) fn type_mismatch(sniffed: FileType, declared: Option<&str>, name: Option<&str>) -> bool {
-    let by_type = declared.and_then(|d| expected_for_media_type(d.split(';').next().unwrap_or("").trim()));
-    let by_name = name.and_then(extension).and_then(|e| expected_for_extension(&e));
-    [by_type, by_name].into_iter().flatten().any(|allowed| !allowed.contains(&sniffed))
+    let by_type =
+        declared.and_then(|d| expected_for_media_type(d.split(';').next().unwrap_or("").trim()));
+    let by_name = name
+        .and_then(extension)
+        .and_then(|e| expected_for_extension(&e));
+    [by_type, by_name]
+        .into_iter()
+        .flatten()
+        .any(|allowed| !allowed.contains(&sniffed))
 }
 
 fn extension(name: &str) -> Option<String> {
@@ -24,7 +41,9 @@ fn extension(name: &str) -> Option<String> {
 
 fn expected_for_extension(ext: &str) -> Option<&'static [FileType]> {
     Some(match ext {
-        "txt" | "text" | "log" | "md" | "csv" | "tsv" | "json" | "xml" | "html" | "htm" | "svg" => TEXT,
+        "txt" | "text" | "log" | "md" | "csv" | "tsv" | "json" | "xml" | "html" | "htm" | "svg" => {
+            TEXT
+        }
         "sh" | "py" | "pl" | "rb" => &[T::Script, T::Text],
         "pdf" => &[T::Pdf],
         "zip" => ZIPS,
@@ -67,12 +86,19 @@ fn expected_for_extension(ext: &str) -> Option<&'static [FileType]> {
 fn expected_for_media_type(mt: &str) -> Option<&'static [FileType]> {
     let mt = mt.to_ascii_lowercase();
     Some(match mt.as_str() {
-        "text/plain" | "text/csv" | "application/json" | "text/xml" | "application/xml" | "text/html" => TEXT,
+        "text/plain" | "text/csv" | "application/json" | "text/xml" | "application/xml"
+        | "text/html" => TEXT,
         "application/pdf" => &[T::Pdf],
         "application/zip" | "application/x-zip-compressed" => ZIPS,
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => &[T::Docx, T::Zip, T::OoxmlEncrypted, T::Cfb],
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => &[T::Xlsx, T::Zip, T::OoxmlEncrypted, T::Cfb],
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => &[T::Pptx, T::Zip, T::OoxmlEncrypted, T::Cfb],
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+            &[T::Docx, T::Zip, T::OoxmlEncrypted, T::Cfb]
+        }
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => {
+            &[T::Xlsx, T::Zip, T::OoxmlEncrypted, T::Cfb]
+        }
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            &[T::Pptx, T::Zip, T::OoxmlEncrypted, T::Cfb]
+        }
         "application/msword" => &[T::Doc, T::Cfb, T::Rtf],
         "application/vnd.ms-excel" => &[T::Xls, T::Cfb],
         "application/vnd.ms-powerpoint" => &[T::Ppt, T::Cfb],
@@ -98,12 +124,24 @@ mod tests {
 
     #[test]
     fn mismatches() {
-        assert!(!type_mismatch(T::Pdf, Some("application/pdf"), Some("a.pdf")));
+        assert!(!type_mismatch(
+            T::Pdf,
+            Some("application/pdf"),
+            Some("a.pdf")
+        ));
         assert!(type_mismatch(T::Zip, Some("application/pdf"), None));
         assert!(type_mismatch(T::Exe, None, Some("holiday.jpg")));
-        assert!(!type_mismatch(T::Exe, Some("application/octet-stream"), Some("tool")));
+        assert!(!type_mismatch(
+            T::Exe,
+            Some("application/octet-stream"),
+            Some("tool")
+        ));
         assert!(!type_mismatch(T::OoxmlEncrypted, None, Some("Plan.DOCX")));
-        assert!(!type_mismatch(T::Csv, Some("text/plain; charset=utf-8"), Some("x.txt")));
+        assert!(!type_mismatch(
+            T::Csv,
+            Some("text/plain; charset=utf-8"),
+            Some("x.txt")
+        ));
         assert!(type_mismatch(T::Unknown, None, Some("report.pdf")));
         assert!(!type_mismatch(T::Unknown, None, Some(".bashrc")));
     }

@@ -52,15 +52,29 @@ impl Framer {
     pub(crate) fn new(engine: &Engine, meta: &BodyMeta, limits: &mut Vec<LimitHit>) -> Self {
         let media = meta.content_type.as_deref().map(MediaType::parse);
         let raw = || {
-            let slot = FileSlot::new(engine, meta.file_name.clone(), None, meta.content_type.clone());
+            let slot = FileSlot::new(
+                engine,
+                meta.file_name.clone(),
+                None,
+                meta.content_type.clone(),
+            );
             Self::Raw(Box::new(slot))
         };
         let Some(media) = media else { return raw() };
         if media.essence.starts_with("multipart/") {
-            return match media.param("boundary").filter(|b| !b.is_empty() && b.len() <= 200) {
-                Some(boundary) => Self::Multipart(Box::new(Multipart::new(boundary, engine.config().limits.max_members))),
+            return match media
+                .param("boundary")
+                .filter(|b| !b.is_empty() && b.len() <= 200)
+            {
+                Some(boundary) => Self::Multipart(Box::new(Multipart::new(
+                    boundary,
+                    engine.config().limits.max_members,
+                ))),
                 None => {
-                    limits.push(LimitHit { kind: LimitKind::Malformed, detail: "multipart without a boundary".into() });
+                    limits.push(LimitHit {
+                        kind: LimitKind::Malformed,
+                        detail: "multipart without a boundary".into(),
+                    });
                     raw()
                 }
             };

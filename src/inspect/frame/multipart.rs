@@ -99,7 +99,8 @@ impl Multipart {
         }
         let consumed = self.process(data, out);
         if !self.done() {
-            self.held.extend_from_slice(data.get(consumed..).unwrap_or(&[]));
+            self.held
+                .extend_from_slice(data.get(consumed..).unwrap_or(&[]));
         }
     }
 
@@ -159,7 +160,11 @@ impl Multipart {
                     let b = rest.first().copied().unwrap_or(0);
                     i += 1;
                     h.push(b);
-                    if h.ends_with(b"\r\n\r\n") || h.ends_with(b"\n\n") || h == b"\r\n" || h == b"\n" {
+                    if h.ends_with(b"\r\n\r\n")
+                        || h.ends_with(b"\n\n")
+                        || h == b"\r\n"
+                        || h == b"\n"
+                    {
                         let head = parse_head(h);
                         self.start_part(head, out);
                         self.state = State::Body;
@@ -177,7 +182,10 @@ impl Multipart {
         self.parts += 1;
         if self.parts > self.max_parts {
             if self.parts == self.max_parts + 1 {
-                out.limit(LimitHit { kind: LimitKind::Members, detail: "too many multipart parts".into() });
+                out.limit(LimitHit {
+                    kind: LimitKind::Members,
+                    detail: "too many multipart parts".into(),
+                });
             }
             self.part = Part::None;
             return;
@@ -262,7 +270,10 @@ fn after_delimiter(seen: &[u8]) -> Option<Next> {
 }
 
 fn malformed(detail: &'static str) -> LimitHit {
-    LimitHit { kind: LimitKind::Malformed, detail: detail.into() }
+    LimitHit {
+        kind: LimitKind::Malformed,
+        detail: detail.into(),
+    }
 }
 
 /// Reads the part headers; folded lines are joined, names are case-insensitive.
@@ -278,7 +289,9 @@ fn parse_head(raw: &[u8]) -> PartHead {
         }
     }
     for line in &lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         match name.trim().to_ascii_lowercase().as_str() {
             "content-disposition" => {
                 let ps = params(value.split_once(';').map_or("", |(_, r)| r));
@@ -289,7 +302,9 @@ fn parse_head(raw: &[u8]) -> PartHead {
                     .or_else(|| get("filename").map(|f| percent_decode(&f).unwrap_or(f)));
             }
             "content-type" => head.media = Some(MediaType::parse(value)),
-            "content-transfer-encoding" => head.base64 = value.trim().eq_ignore_ascii_case("base64"),
+            "content-transfer-encoding" => {
+                head.base64 = value.trim().eq_ignore_ascii_case("base64")
+            }
             _ => {}
         }
     }
