@@ -18,4 +18,5 @@
 
 pub mod inspect;
 pub mod policy;
+pub mod scan;
 pub mod tls;
