@@ -2,6 +2,9 @@
 //!
 //! Figures: see the end of this comment (filled in from a run).
 
+// A bench that cannot build its engine has nothing to measure.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 

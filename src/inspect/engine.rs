@@ -242,3 +242,73 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::report::{DetectorKind, LabelSource};
+
+    fn is_send_static<T: Send + 'static>() {}
+
+    #[test]
+    fn sessions_can_move_between_tasks() {
+        is_send_static::<Session>();
+        is_send_static::<Arc<Engine>>();
+    }
+
+    #[test]
+    fn bad_configuration_is_an_error() {
+        let config = EngineConfig {
+            markings: vec![Marking {
+                phrase: "!!!".into(),
+                level: Level::Secret,
+            }],
+            ..EngineConfig::default()
+        };
+        assert!(matches!(
+            Engine::new(config),
+            Err(EngineError::Marking { .. })
+        ));
+    }
+
+    #[test]
+    fn markings_come_from_the_configuration() {
+        let config = EngineConfig {
+            markings: vec![Marking {
+                phrase: "Bedrijfsgeheim".into(),
+                level: Level::Secret,
+            }],
+            fingerprint_key: Some(b"key".to_vec()),
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(Engine::new(config).unwrap());
+        let mut s = engine.session(BodyMeta::default());
+        s.feed(b"Notitie\nBEDRIJFSGEHEIM\nVertrouwelijk\nBSN 111222333\n");
+        let r = s.finish();
+        let label = r.files[0].label.as_ref().unwrap();
+        assert_eq!(
+            (label.level, label.source),
+            (Level::Secret, LabelSource::Body)
+        );
+        assert_eq!(r.detector_count(DetectorKind::Bsn), 1);
+        assert_eq!(r.files[0].detections[0].fingerprints.len(), 1);
+        assert_eq!(r.decoded_bytes, r.body_bytes);
+    }
+
+    #[test]
+    fn the_text_cap_is_reported() {
+        let config = EngineConfig {
+            limits: Limits {
+                max_text_bytes: 16,
+                ..Limits::default()
+            },
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(Engine::new(config).unwrap());
+        let mut s = engine.session(BodyMeta::default());
+        s.feed(b"a long enough text with BSN 111222333 in it\n");
+        let r = s.finish();
+        assert_eq!(r.detector_count(DetectorKind::Bsn), 0);
+        assert_eq!(r.files[0].limits[0].kind, LimitKind::Buffer);
+    }
+}

@@ -320,7 +320,7 @@ pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Luhn plus an issuer prefix that is known for this length.
@@ -358,21 +358,20 @@ mod tests {
         let mut out = Vec::new();
         let mut i = 0;
         while i < hay.len() {
-            if is_digit(hay[i]) && starts_token(hay, i) {
-                if let Some(tok) = parse_token(hay, i) {
-                    tok.matches(
-                        hay,
-                        |_, _| context,
-                        |m| {
-                            out.push((
-                                m.kind,
-                                String::from_utf8(m.digits[..m.len].to_vec()).unwrap(),
-                            ))
-                        },
-                    );
-                    i = tok.end;
-                    continue;
-                }
+            if is_digit(hay[i])
+                && starts_token(hay, i)
+                && let Some(tok) = parse_token(hay, i)
+            {
+                tok.matches(
+                    hay,
+                    |_, _| context,
+                    |m| {
+                        let digits = String::from_utf8(m.digits[..m.len].to_vec()).unwrap();
+                        out.push((m.kind, digits))
+                    },
+                );
+                i = tok.end;
+                continue;
             }
             i += 1;
         }

@@ -161,13 +161,14 @@ impl Decoding {
 
     /// Ends the body; a coding that did not reach its end is reported as truncated.
     pub(crate) fn finish(mut self) -> Vec<LimitHit> {
-        if !self.stopped && self.encoded > 0 {
-            if let Some(stage) = self.stages.iter().find(|s| !s.finished) {
-                self.limits.push(LimitHit {
-                    kind: LimitKind::Malformed,
-                    detail: format!("content-encoding {}: stream ends early", stage.name).into(),
-                });
-            }
+        if !self.stopped
+            && self.encoded > 0
+            && let Some(stage) = self.stages.iter().find(|s| !s.finished)
+        {
+            self.limits.push(LimitHit {
+                kind: LimitKind::Malformed,
+                detail: format!("content-encoding {}: stream ends early", stage.name).into(),
+            });
         }
         self.limits
     }
