@@ -199,20 +199,28 @@ fn shape_possible(span: &[Group]) -> bool {
     card_shape(lens) || bsn_shape(lens)
 }
 
-/// The end of the token starting at `start` and how many digits it has, without recording
-/// its groups: most digit runs (dates, amounts) are too short to matter and stop here.
+/// The end of the token starting at `start` and how many of its digits a match could use,
+/// without recording its groups. Every BSN or card layout starts with a group of at least
+/// three digits, so digits before the first such group do not count: a date (`12-03-2025`) or
+/// an amount has too few left and stops here, as most digit runs do.
 pub(crate) fn quick_extent(hay: &[u8], start: usize) -> (usize, usize) {
     let mut i = start;
-    let mut digits = 0;
+    let (mut total, mut group, mut before_long) = (0usize, 0usize, None);
     while i - start <= MAX_TOKEN {
         match hay.get(i) {
-            Some(&b) if is_digit(b) => digits += 1,
-            Some(&b) if is_sep(b) && hay.get(i + 1).is_some_and(|&d| is_digit(d)) => {}
+            Some(&b) if is_digit(b) => {
+                total += 1;
+                group += 1;
+                if group == 3 && before_long.is_none() {
+                    before_long = Some(total - 3);
+                }
+            }
+            Some(&b) if is_sep(b) && hay.get(i + 1).is_some_and(|&d| is_digit(d)) => group = 0,
             _ => break,
         }
         i += 1;
     }
-    (i, digits)
+    (i, before_long.map_or(0, |b| total - b))
 }
 
 /// All separators inside a match are the same character.

@@ -374,16 +374,23 @@ fn iban_before(hay: &[u8], i: usize) -> Option<iban::IbanMatch> {
     iban::parse_at(hay, start)
 }
 
-/// The first ASCII digit in `hay[from..to]`. Blocks of 32 bytes are tested at once; the loop is
-/// simple enough for the compiler to vectorise.
+/// The first ASCII digit in `hay[from..to]`. Blocks of 32 bytes are tested as four 64-bit
+/// words (SWAR: after `^ 0x30` a digit is a byte below 10), so digit-free text costs a few
+/// instructions per 8 bytes.
 fn find_digit(hay: &[u8], from: usize, to: usize) -> Option<usize> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const TENS: u64 = 0x0A0A_0A0A_0A0A_0A0A;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
     let s = hay.get(from..to)?;
     let mut blocks = s.chunks_exact(32);
     let mut off = from;
     for block in &mut blocks {
-        let mut any = 0u8;
-        for &b in block {
-            any |= u8::from(b.wrapping_sub(b'0') < 10);
+        let mut any = 0u64;
+        for word in block.chunks_exact(8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let t = u64::from_le_bytes(w) ^ ZEROS;
+            any |= t.wrapping_sub(TENS) & !t & HIGH;
         }
         if any != 0 {
             return block.iter().position(u8::is_ascii_digit).map(|k| off + k);
