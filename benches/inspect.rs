@@ -191,6 +191,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("memcpy baseline", |b| {
         b.iter(|| memcpy_baseline(&text, &mut dst))
     });
+    g.bench_function("sha256 baseline", |b| b.iter(|| sha256_baseline(&text)));
     g.bench_function("detectors", |b| b.iter(|| run_detectors(&det, &text)));
     g.bench_function("engine", |b| b.iter(|| run_engine(&engine, &text)));
     g.finish();
