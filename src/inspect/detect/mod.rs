@@ -7,6 +7,7 @@
 //! only on those candidates. Matches spanning `text` calls are found because the scanner keeps
 //! the bytes a match or its context may need from the previous call.
 
+mod card;
 mod findings;
 mod iban;
 mod marking;

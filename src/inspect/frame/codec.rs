@@ -7,14 +7,13 @@
 use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
 use flate2::{Decompress, FlushDecompress, Status};
 
+use crate::inspect::frame::gzip::Gzip;
 use crate::inspect::limits::Limits;
 use crate::inspect::report::{LimitHit, LimitKind};
 
 const OUT_BUF: usize = 32 << 10;
 /// Below this much output the ratio is not judged: small, very compressible bodies are normal.
 const RATIO_FLOOR: u64 = 1 << 20;
-/// Longest gzip header (file name, comment, extra field) that is buffered.
-const MAX_GZIP_HEADER: usize = 64 << 10;
 /// zstd frames may ask for a window up to 2^24 bytes; larger ones are refused.
 const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
@@ -40,20 +39,6 @@ enum Codec {
     Gzip(Gzip),
     Brotli(Box<BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>>),
     Zstd(Box<zstd::stream::raw::Decoder<'static>>),
-}
-
-/// gzip: header, raw deflate, 8-byte trailer; members may follow one another.
-struct Gzip {
-    state: GzState,
-    header: Vec<u8>,
-    crc: flate2::Crc,
-    trailer: Vec<u8>,
-}
-
-enum GzState {
-    Header,
-    Body(Decompress),
-    Trailer,
 }
 
 /// Why a coding cannot be decoded.
@@ -270,10 +255,10 @@ fn zstd_decoder() -> Option<zstd::stream::raw::Decoder<'static>> {
 }
 
 /// What one decoding step did.
-struct Step {
-    consumed: usize,
-    produced: usize,
-    finished: bool,
+pub(super) struct Step {
+    pub(super) consumed: usize,
+    pub(super) produced: usize,
+    pub(super) finished: bool,
 }
 
 // === impl Codec ===
@@ -333,7 +318,11 @@ fn deflate_step(
     inflate(d, input, out)
 }
 
-fn inflate(d: &mut Decompress, input: &[u8], out: &mut [u8]) -> Result<Step, &'static str> {
+pub(super) fn inflate(
+    d: &mut Decompress,
+    input: &[u8],
+    out: &mut [u8],
+) -> Result<Step, &'static str> {
     let (in0, out0) = (d.total_in(), d.total_out());
     let status = d
         .decompress(input, out, FlushDecompress::None)
@@ -370,113 +359,4 @@ fn brotli_step(
             finished: matches!(r, BrotliResult::ResultSuccess),
         }),
     }
-}
-
-// === impl Gzip ===
-
-impl Gzip {
-    fn new() -> Self {
-        Self {
-            state: GzState::Header,
-            header: Vec::new(),
-            crc: flate2::Crc::new(),
-            trailer: Vec::new(),
-        }
-    }
-
-    fn step(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, &'static str> {
-        match &mut self.state {
-            GzState::Header => {
-                let take = input
-                    .len()
-                    .min(MAX_GZIP_HEADER.saturating_sub(self.header.len()));
-                let before = self.header.len();
-                self.header
-                    .extend_from_slice(input.get(..take).unwrap_or(&[]));
-                match gzip_header_len(&self.header)? {
-                    Some(len) => {
-                        let consumed = len - before;
-                        self.header.clear();
-                        self.state = GzState::Body(Decompress::new(false));
-                        Ok(Step {
-                            consumed,
-                            produced: 0,
-                            finished: false,
-                        })
-                    }
-                    None if self.header.len() >= MAX_GZIP_HEADER => Err("header too long"),
-                    None => Ok(Step {
-                        consumed: take,
-                        produced: 0,
-                        finished: false,
-                    }),
-                }
-            }
-            GzState::Body(d) => {
-                let step = inflate(d, input, out)?;
-                self.crc.update(out.get(..step.produced).unwrap_or(&[]));
-                if step.finished {
-                    self.state = GzState::Trailer;
-                }
-                Ok(Step {
-                    finished: false,
-                    ..step
-                })
-            }
-            GzState::Trailer => {
-                let take = (8 - self.trailer.len()).min(input.len());
-                self.trailer
-                    .extend_from_slice(input.get(..take).unwrap_or(&[]));
-                let finished = self.trailer.len() == 8;
-                if finished {
-                    let mut want = self.crc.sum().to_le_bytes().to_vec();
-                    want.extend_from_slice(&self.crc.amount().to_le_bytes());
-                    if self.trailer != want {
-                        return Err("checksum mismatch");
-                    }
-                    // The stream may end here, or another member may follow.
-                    self.trailer.clear();
-                    self.crc.reset();
-                    self.state = GzState::Header;
-                }
-                Ok(Step {
-                    consumed: take,
-                    produced: 0,
-                    finished,
-                })
-            }
-        }
-    }
-}
-
-/// The length of a complete gzip member header, `None` if more bytes are needed.
-fn gzip_header_len(h: &[u8]) -> Result<Option<usize>, &'static str> {
-    if h.len() >= 2 && (h.first() != Some(&0x1F) || h.get(1) != Some(&0x8B)) {
-        return Err("not gzip");
-    }
-    let Some(&flags) = h.get(3) else {
-        return Ok(None);
-    };
-    if h.len() < 10 {
-        return Ok(None);
-    }
-    let mut i = 10;
-    if flags & 0x04 != 0 {
-        let Some(&[a, b]) = h.get(i..i + 2) else {
-            return Ok(None);
-        };
-        i += 2 + usize::from(u16::from_le_bytes([a, b]));
-    }
-    for bit in [0x08, 0x10] {
-        if flags & bit != 0 {
-            match h.get(i..).and_then(|r| memchr::memchr(0, r)) {
-                Some(k) => i += k + 1,
-                None => return Ok(None),
-            }
-        }
-    }
-    if flags & 0x02 != 0 {
-        i += 2;
-    }
-    Ok((h.len() >= i).then_some(i))
 }

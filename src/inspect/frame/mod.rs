@@ -8,6 +8,7 @@ mod base64;
 mod codec;
 mod file;
 mod form;
+mod gzip;
 mod json;
 mod mime;
 mod mismatch;
