@@ -18,6 +18,10 @@ pub(crate) struct UrlForm {
 impl UrlForm {
     pub(crate) fn feed(&mut self, data: &[u8], out: &mut Out<'_>) {
         for &b in data {
+            if self.text.len() >= FLUSH_AT {
+                out.text(&self.text);
+                self.text.clear();
+            }
             if !self.escape.is_empty() {
                 self.escape.push(b);
                 if self.escape.len() == 3 {

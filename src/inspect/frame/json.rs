@@ -74,6 +74,10 @@ impl JsonText {
     pub(crate) fn feed(&mut self, data: &[u8], out: &mut Out<'_>) {
         let mut i = 0;
         while let Some(&b) = data.get(i) {
+            if self.text.len() >= FLUSH_AT {
+                out.text(&self.text);
+                self.text.clear();
+            }
             if self.in_string && matches!(self.esc, Esc::None) {
                 let rest = data.get(i..).unwrap_or(&[]);
                 let run = memchr2(b'"', b'\\', rest).unwrap_or(rest.len());

@@ -37,7 +37,8 @@ impl MediaType {
     }
 
     pub(crate) fn is_json(&self) -> bool {
-        self.essence == "application/json" || self.essence.ends_with("+json")
+        matches!(self.essence.as_str(), "application/json" | "text/json")
+            || self.essence.ends_with("+json")
     }
 
     pub(crate) fn is_form(&self) -> bool {

@@ -186,3 +186,34 @@ proptest! {
         prop_assert_eq!(whole, serde_json::to_string(&s.finish()).unwrap());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary bytes under every framing and coding: a report, never a panic.
+    #[test]
+    fn arbitrary_bodies_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 0..3000),
+        split in 1usize..700,
+        kind in 0usize..8,
+    ) {
+        let m = match kind {
+            0 => meta("multipart/form-data; boundary=b"),
+            1 => meta("application/json"),
+            2 => meta("application/x-www-form-urlencoded"),
+            3 => BodyMeta { content_encoding: Some("gzip".into()), ..BodyMeta::default() },
+            4 => BodyMeta { content_encoding: Some("br".into()), ..BodyMeta::default() },
+            5 => BodyMeta { content_encoding: Some("zstd, deflate".into()), ..BodyMeta::default() },
+            6 => meta("multipart/related; boundary=\"\r\n--\""),
+            _ => BodyMeta::default(),
+        };
+        let mut body = body;
+        if kind == 0 {
+            let mut framed = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n".to_vec();
+            framed.append(&mut body);
+            body = framed;
+        }
+        let r = run_with(&engine(), &m, &body, split);
+        prop_assert_eq!(r.body_bytes, body.len() as u64);
+    }
+}
