@@ -6,8 +6,13 @@
 //! triggers (a digit that starts a number, an Aho-Corasick anchor, a short line); validators run
 //! only on those candidates. Matches spanning `text` calls are found because the scanner keeps
 //! the bytes a match or its context may need from the previous call.
+//!
+//! A valid eleven-test number counts as a BSN only with context: a keyword ([`BSN_KEYWORDS`])
+//! within about 300 characters before or after it, or a BSN counted within 300 characters
+//! before it, so a column of BSNs under one "BSN" header counts in full.
 
 mod card;
+mod digits;
 mod findings;
 mod iban;
 mod marking;
@@ -25,7 +30,7 @@ use crate::inspect::report::{LabelSource, Level};
 use crate::inspect::sink::{ContentSink, TextOrigin};
 
 /// Words that make a valid eleven-test number a BSN when they appear within ~300 characters.
-const BSN_KEYWORDS: &[&str] = &[
+pub const BSN_KEYWORDS: &[&str] = &[
     "bsn",
     "bsn-nummer",
     "bsnnummer",
@@ -91,11 +96,6 @@ impl Detectors {
             longest_keyword: BSN_KEYWORDS.iter().map(|k| k.len()).max().unwrap_or(0),
             fingerprinter,
         })
-    }
-
-    /// The level a short text (a file name) carries, by whole-word match.
-    pub fn name_label(&self, name: &str) -> Option<Level> {
-        self.markings.anywhere(name.as_bytes())
     }
 
     /// Whether a BSN keyword stands within `reach` bytes of `start..end`.

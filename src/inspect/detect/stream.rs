@@ -12,6 +12,7 @@ use std::cell::Cell;
 use memchr::memchr3;
 
 use crate::inspect::detect::Detectors;
+use crate::inspect::detect::digits::find_digit;
 use crate::inspect::detect::findings::{Findings, Mask};
 use crate::inspect::detect::iban;
 use crate::inspect::detect::marking::MAX_SEGMENT;
@@ -372,34 +373,4 @@ fn iban_before(hay: &[u8], i: usize) -> Option<iban::IbanMatch> {
         return None;
     }
     iban::parse_at(hay, start)
-}
-
-/// The first ASCII digit in `hay[from..to]`. Blocks of 32 bytes are tested as four 64-bit
-/// words (SWAR: after `^ 0x30` a digit is a byte below 10), so digit-free text costs a few
-/// instructions per 8 bytes.
-fn find_digit(hay: &[u8], from: usize, to: usize) -> Option<usize> {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    const TENS: u64 = 0x0A0A_0A0A_0A0A_0A0A;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let s = hay.get(from..to)?;
-    let mut blocks = s.chunks_exact(32);
-    let mut off = from;
-    for block in &mut blocks {
-        let mut any = 0u64;
-        for word in block.chunks_exact(8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            let t = u64::from_le_bytes(w) ^ ZEROS;
-            any |= t.wrapping_sub(TENS) & !t & HIGH;
-        }
-        if any != 0 {
-            return block.iter().position(u8::is_ascii_digit).map(|k| off + k);
-        }
-        off += 32;
-    }
-    blocks
-        .remainder()
-        .iter()
-        .position(u8::is_ascii_digit)
-        .map(|k| off + k)
 }
