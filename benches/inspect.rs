@@ -11,18 +11,19 @@
 //!   their format scanners land (see the end of `bench`).
 //!
 //! Figures, 2026-11-22, AMD EPYC (2 vCPUs shared with other builds, SHA-NI), rustc 1.95,
-//! release profile. The machine was loaded (load average ~7 on 2 cores), so criterion's
-//! wall-clock figures understate throughput about 3x; the CPU-time figures were taken with the
-//! same generator and chunking, timing the process's own CPU time over 40 runs:
+//! `cargo bench --bench inspect -- --warm-up-time 1 --measurement-time 4`, criterion medians
+//! (wall clock; load average ~6 on the 2 cores while running, so treat them as lower bounds).
+//! "CPU time" divides the bytes by the process's own CPU time over 40 runs of the same input,
+//! which the shared machine disturbs less:
 //!
-//! | bench | CPU time | wall clock under load | vs memcpy (16.9 GiB/s) |
-//! |---|---|---|---|
-//! | text / detectors | 1.40 GB/s | 0.49 GiB/s | 1/13 |
-//! | text / engine | 0.79 GB/s | 0.30 GiB/s | 1/23 |
-//! | random / engine | 1.81 GB/s | 0.62 GiB/s | 1/10 (SHA-256 bound) |
+//! | bench | criterion | CPU time | vs memcpy (27 GiB/s, in cache) | vs sha256 (1.39 GiB/s) |
+//! |---|---|---|---|---|
+//! | text / detectors | 1.27 GiB/s | 1.72 GB/s | 1/21 | 0.92x |
+//! | text / engine | 787 MiB/s | 0.90 GB/s | 1/34 | 0.55x |
+//! | random / engine | 1.72 GiB/s | 1.92 GB/s | 1/16 | 1.23x (hash only after 64 KiB) |
 //!
-//! The detectors meet the 1 GB/s-per-core target; the whole engine on text is bounded by
-//! detectors plus SHA-256 (about 2 GB/s here).
+//! The detectors meet the 1 GB/s-per-core target. The whole engine on text costs the
+//! detectors plus SHA-256 of every byte; on random bytes it is the hash alone.
 
 // A bench that cannot build its engine has nothing to measure.
 #![allow(clippy::expect_used)]
