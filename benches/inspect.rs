@@ -20,7 +20,7 @@
 //! |---|---|---|---|---|
 //! | text / detectors | 1.27 GiB/s | 1.72 GB/s | 1/21 | 0.92x |
 //! | text / engine | 787 MiB/s | 0.90 GB/s | 1/34 | 0.55x |
-//! | random / engine | 1.72 GiB/s | 1.92 GB/s | 1/16 | 1.23x (hash only after 64 KiB) |
+//! | random / engine | 1.72 GiB/s | 1.92 GB/s | 1/16 | ≈1x: only the hash after 64 KiB (runs vary with load) |
 //!
 //! The detectors meet the 1 GB/s-per-core target. The whole engine on text costs the
 //! detectors plus SHA-256 of every byte; on random bytes it is the hash alone.
