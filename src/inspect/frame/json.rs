@@ -19,7 +19,7 @@ const MAX_DATA_PREFIX: usize = 256;
 const MAX_DEPTH: usize = 1024;
 const MAX_NAME: usize = 255;
 const FLUSH_AT: usize = 8 << 10;
-const NAME_KEYS: &[&[u8]] = &[b"name", b"filename", b"file_name", b"filename", b"title"];
+const NAME_KEYS: &[&[u8]] = &[b"name", b"filename", b"file_name", b"title"];
 
 #[derive(Default)]
 pub(crate) struct JsonText {
@@ -279,6 +279,14 @@ impl JsonText {
         if text {
             self.text.extend_from_slice(&buf);
             self.string = Str::Text;
+            return;
+        }
+        if out.files.len() >= out.engine.config().limits.max_members as usize {
+            out.limit(LimitHit {
+                kind: LimitKind::Members,
+                detail: "too many base64 files in JSON".into(),
+            });
+            self.string = Str::Skip;
             return;
         }
         let start = prefix.unwrap_or(0);

@@ -217,3 +217,25 @@ proptest! {
         prop_assert_eq!(r.body_bytes, body.len() as u64);
     }
 }
+
+#[test]
+fn json_blobs_are_capped() {
+    let config = crate::inspect::EngineConfig {
+        limits: crate::inspect::Limits {
+            max_members: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = std::sync::Arc::new(crate::inspect::Engine::new(config).unwrap());
+    let blob = "QUJD".repeat(300);
+    let body = format!("[\"{blob}\", \"{blob}\", \"{blob}\", \"BSN 111222333\"]");
+    let r = run_with(&e, &meta("application/json"), body.as_bytes(), 100);
+    assert_eq!(r.files.len(), 2);
+    assert_eq!(limit_kinds(&r), [LimitKind::Members]);
+    assert_eq!(
+        count(&r, DetectorKind::Bsn),
+        1,
+        "text after the cap is still scanned"
+    );
+}
