@@ -239,3 +239,52 @@ fn json_blobs_are_capped() {
         "text after the cap is still scanned"
     );
 }
+
+fn text_fixture(name: &str) -> Vec<u8> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/text/");
+    std::fs::read(format!("{dir}{name}")).unwrap()
+}
+
+#[test]
+fn form_upload_made_by_urllib3() {
+    let body = text_fixture("form.multipart");
+    let r = run(
+        &meta("multipart/form-data; boundary=sluis-fixture-boundary"),
+        &body,
+    );
+    assert!(r.limits.is_empty(), "{:?}", r.limits);
+    let names: Vec<_> = r
+        .files
+        .iter()
+        .map(|f| f.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["klanten.csv", "résumé \"2026\".txt"]);
+    assert_eq!(r.files[0].sha256, sha(&text_fixture("bsn.csv")));
+    assert_eq!(r.files[0].file_type, FileType::Csv);
+    assert_eq!(r.files[0].detections[0].count, 100);
+    assert_eq!(
+        r.files[1].detections[0].count, 1,
+        "sofinummer in 4-2-3 layout"
+    );
+    let label = r.text.label.as_ref().unwrap();
+    assert_eq!(
+        (label.level, label.source),
+        (Level::Confidential, LabelSource::Body)
+    );
+}
+
+#[test]
+fn gzipped_json_mail_with_an_attachment() {
+    let body = text_fixture("graph-mail.json.gz");
+    let m = BodyMeta {
+        content_encoding: Some("gzip".into()),
+        ..meta("application/json")
+    };
+    let r = run(&m, &body);
+    assert!(r.limits.is_empty(), "{:?}", r.limits);
+    assert_eq!(r.files.len(), 1);
+    assert_eq!(r.files[0].name.as_deref(), Some("klanten.csv"));
+    assert_eq!(r.files[0].sha256, sha(&text_fixture("bsn.csv")));
+    assert_eq!(count(&r, DetectorKind::Bsn), 100);
+    assert!(r.text.bytes > 0 && r.text.detections.is_empty());
+}
