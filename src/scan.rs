@@ -1,6 +1,6 @@
 //! `sluis scan [--json] PATH...`: inspect files with the engine the proxy uses.
 //!
-//! Each path (`-` is standard input) is streamed through one [`Session`] in 64 KiB chunks, as
+//! Each path (`-` is standard input) is streamed through one [`Session`](crate::inspect::Session) in 64 KiB chunks, as
 //! if it were uploaded as a raw body named after the path's last component, and one report is
 //! printed per file. Nothing is read whole into memory.
 //!
