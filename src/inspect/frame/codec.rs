@@ -275,7 +275,7 @@ impl Codec {
                 Ok(Step {
                     consumed: st.bytes_read,
                     produced: st.bytes_written,
-                    finished: st.remaining == 0 && st.bytes_read > 0,
+                    finished: st.remaining == 0,
                 })
             }
         }

@@ -138,3 +138,19 @@ fn broken_and_unknown_codings() {
     assert_eq!(r.files[0].encryption.verdict, Verdict::Unknown);
     assert_eq!(r.files[0].sha256, sha(b"\x1f\x9d\x90data"));
 }
+
+#[test]
+fn output_ending_on_a_buffer_border_is_complete() {
+    for size in [32 << 10, 64 << 10, 100_000] {
+        let text: Vec<u8> = BSN_TEXT.bytes().cycle().take(size).collect();
+        for (coding, body) in [
+            ("gzip", gzip(&text)),
+            ("deflate", zlib(&text)),
+            ("zstd", zstd::encode_all(text.as_slice(), 3).unwrap()),
+        ] {
+            let r = run(&coded(coding), &body);
+            assert!(r.limits.is_empty(), "{coding} {size}: {:?}", r.limits);
+            assert_eq!(r.decoded_bytes, size as u64);
+        }
+    }
+}
