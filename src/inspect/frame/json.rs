@@ -38,6 +38,8 @@ pub(crate) struct JsonText {
     pending_name: Option<(usize, String)>,
     last_blob: Option<(usize, usize)>,
     malformed: bool,
+    /// Reused for decoding blobs.
+    decoded: Vec<u8>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -252,9 +254,9 @@ impl JsonText {
             Str::Text => self.text.extend_from_slice(bytes),
             Str::Skip => {}
             Str::Blob(slot, b64) => {
-                let mut decoded = Vec::with_capacity(bytes.len() / 4 * 3 + 3);
-                let ok = b64.push(bytes, &mut decoded).is_ok();
-                slot.feed(&decoded, out.engine, &mut out.budgets);
+                self.decoded.clear();
+                let ok = b64.push(bytes, &mut self.decoded).is_ok();
+                slot.feed(&self.decoded, out.engine, &mut out.budgets);
                 if !ok {
                     self.broken_blob(out);
                 }

@@ -27,6 +27,8 @@ pub(crate) struct Multipart {
     part: Part,
     parts: u32,
     max_parts: u32,
+    /// Reused for decoding `Content-Transfer-Encoding: base64` parts.
+    decoded: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -71,6 +73,7 @@ impl Multipart {
             part: Part::None,
             parts: 0,
             max_parts,
+            decoded: Vec::new(),
         }
     }
 
@@ -214,11 +217,11 @@ impl Multipart {
         match &mut self.part {
             Part::File(slot, None) => slot.feed(data, out.engine, &mut out.budgets),
             Part::File(slot, Some(b64)) => {
-                let mut decoded = Vec::with_capacity(data.len() / 4 * 3 + 3);
-                if b64.push(data, &mut decoded).is_err() {
+                self.decoded.clear();
+                if b64.push(data, &mut self.decoded).is_err() {
                     slot.add_limit(malformed("part is not valid base64"));
                 }
-                slot.feed(&decoded, out.engine, &mut out.budgets);
+                slot.feed(&self.decoded, out.engine, &mut out.budgets);
             }
             Part::Text(t) => t.feed(data, out),
             Part::None | Part::EmptyFile(..) => {}
