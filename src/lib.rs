@@ -27,5 +27,6 @@ pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod proxy;
+pub mod scan;
 pub mod spool;
 pub mod tls;

@@ -1,17 +1,22 @@
 //! Engine (compiled once per policy load) and Session (one per body).
+//!
+//! A session runs the layers in order for each chunk: Content-Encoding (`frame::codec`),
+//! framing into files and text (`frame`), each file's format scanner (`file`) and the
+//! detectors (`detect`). It never fails: limits and malformations become `LimitHit`s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
-use crate::inspect::file::{FileScanner, ScanCx};
+use crate::inspect::detect::{Detectors, TextScanner};
+use crate::inspect::frame::{Budgets, Decoding, FileSlot, Framer, Out, Unsupported};
 use crate::inspect::limits::Limits;
-use crate::inspect::report::{FileReport, Level, Report};
-use crate::inspect::sink::NullSink;
+use crate::inspect::report::{FileReport, Level, LimitHit, LimitKind, Report, TextReport};
 
 /// What the policy tells the engine: limits, markings, label tables, fingerprint key.
-#[derive(Debug, Clone, Default)]
+///
+/// `Default` has the default limits, [`EngineConfig::default_markings`], no label table and no
+/// fingerprint key.
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub limits: Limits,
     /// Visible markings and the level each one means ("Vertrouwelijk" → confidential).
@@ -42,12 +47,17 @@ pub struct LabelTable {
 pub enum EngineError {
     #[error("marking {phrase:?}: {reason}")]
     Marking { phrase: String, reason: String },
+    #[error("building a matcher: {0}")]
+    Automaton(String),
+    #[error("fingerprint key is not usable as an HMAC key")]
+    FingerprintKey,
 }
 
 /// The compiled engine. Cheap to share (`Arc`), immutable.
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
+    detectors: Detectors,
 }
 
 /// How the body is framed, from the request head.
@@ -59,36 +69,102 @@ pub struct BodyMeta {
     pub file_name: Option<String>,
 }
 
-/// Inspection state for one body.
+/// Inspection state for one body. `Send + 'static`: the proxy may move it between tasks.
 pub struct Session {
     engine: Arc<Engine>,
-    meta: BodyMeta,
-    hasher: Sha256,
-    size: u64,
-    scanner: FileScanner,
+    decoding: Decoding,
+    framer: Framer,
+    files: Vec<FileReport>,
+    text: TextScanner,
+    limits: Vec<LimitHit>,
     expand_budget: u64,
+    text_budget: u64,
+    body_bytes: u64,
+}
+
+// === impl EngineConfig ===
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            markings: Self::default_markings(),
+            labels: LabelTable::default(),
+            fingerprint_key: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The KSP markings (code of conduct 1.2) in Dutch and English. "KPN " and
+    /// "Classificatie:"/"Classification:" may precede any of them on their line.
+    pub fn default_markings() -> Vec<Marking> {
+        const TABLE: &[(&str, Level)] = &[
+            ("openbaar", Level::Public),
+            ("public", Level::Public),
+            ("intern", Level::Internal),
+            ("voor intern gebruik", Level::Internal),
+            ("internal", Level::Internal),
+            ("internal use only", Level::Internal),
+            ("vertrouwelijk", Level::Confidential),
+            ("strikt vertrouwelijk", Level::Confidential),
+            ("confidential", Level::Confidential),
+            ("geheim", Level::Secret),
+            ("secret", Level::Secret),
+        ];
+        TABLE
+            .iter()
+            .map(|(phrase, level)| Marking {
+                phrase: (*phrase).to_owned(),
+                level: *level,
+            })
+            .collect()
+    }
 }
 
 // === impl Engine ===
 
 impl Engine {
+    /// Compiles the configuration: marking tables, keyword and secret automata, HMAC key.
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
-        Ok(Self { config })
+        let detectors = Detectors::new(&config)?;
+        Ok(Self { config, detectors })
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
+    pub fn detectors(&self) -> &Detectors {
+        &self.detectors
+    }
+
     /// Starts inspecting one body.
     pub fn session(self: &Arc<Self>, meta: BodyMeta) -> Session {
+        let mut limits = Vec::new();
+        let (decoding, framer) =
+            match Decoding::new(meta.content_encoding.as_deref(), &self.config.limits) {
+                Ok(decoding) => (decoding, Framer::new(self, &meta, &mut limits)),
+                Err(Unsupported::Coding(coding)) => {
+                    limits.push(LimitHit {
+                        kind: LimitKind::UnsupportedEncoding,
+                        detail: format!("content-encoding {coding:.32}").into(),
+                    });
+                    let slot =
+                        FileSlot::opaque(self, meta.file_name.clone(), meta.content_type.clone());
+                    (Decoding::identity(), Framer::Raw(Box::new(slot)))
+                }
+            };
         Session {
-            scanner: FileScanner::new(&self.config, 0),
-            engine: self.clone(),
-            meta,
-            hasher: Sha256::new(),
-            size: 0,
+            engine: Arc::clone(self),
+            decoding,
+            framer,
+            files: Vec::new(),
+            text: TextScanner::new(),
+            limits,
             expand_budget: self.config.limits.max_expanded_bytes,
+            text_budget: self.config.limits.max_text_bytes,
+            body_bytes: 0,
         }
     }
 }
@@ -99,49 +175,140 @@ impl Session {
     /// Feeds the next bytes of the body. Never fails: what goes wrong becomes a fact in the
     /// report.
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.size += chunk.len() as u64;
-        self.hasher.update(chunk);
-        let mut cx = ScanCx {
-            config: &self.engine.config,
-            sink: &mut NullSink,
-            expand_budget: &mut self.expand_budget,
+        self.body_bytes += chunk.len() as u64;
+        let Self {
+            engine,
+            decoding,
+            framer,
+            files,
+            text,
+            limits,
+            text_budget,
+            expand_budget,
+            ..
+        } = self;
+        let mut sink = |piece: &[u8], expand: &mut u64| {
+            let mut out = Out {
+                engine,
+                budgets: Budgets {
+                    expand,
+                    text: text_budget,
+                },
+                files,
+                text,
+                limits,
+            };
+            framer.feed(piece, &mut out);
         };
-        self.scanner.feed(chunk, &mut cx);
+        decoding.push(chunk, expand_budget, &mut sink);
     }
 
-    /// True once no further byte can change any verdict in the report (e.g. the whole body is
-    /// one file that its header already shows to be encrypted). The proxy may then stop holding.
+    /// True once no further byte can change any verdict in the report or add a finding (e.g.
+    /// the whole body is one file that its header already shows to be encrypted, or a
+    /// multipart body is past its closing boundary). The proxy may then stop holding. Later
+    /// `feed` calls stay cheap: they only count, decode and hash.
     pub fn settled(&self) -> bool {
-        self.scanner.settled()
+        self.decoding.stopped() || self.framer.settled()
     }
 
     /// Ends the body and returns what was found.
     pub fn finish(mut self) -> Report {
-        let mut cx = ScanCx {
-            config: &self.engine.config,
-            sink: &mut NullSink,
-            expand_budget: &mut self.expand_budget,
+        let mut out = Out {
+            engine: &self.engine,
+            budgets: Budgets {
+                expand: &mut self.expand_budget,
+                text: &mut self.text_budget,
+            },
+            files: &mut self.files,
+            text: &mut self.text,
+            limits: &mut self.limits,
         };
-        let facts = self.scanner.finish(&mut cx);
-        let file = FileReport {
-            name: self.meta.file_name.clone(),
-            field: None,
-            declared_type: self.meta.content_type.clone(),
-            file_type: facts.file_type,
-            type_mismatch: false,
-            size: self.size,
-            sha256: hex::encode(self.hasher.finalize()),
-            encryption: facts.encryption,
-            label: None,
-            detections: Vec::new(),
-            members: facts.members,
-            limits: facts.limits,
-        };
+        self.framer.finish(&mut out);
+        let decoded_bytes = self.decoding.decoded();
+        self.limits.extend(self.decoding.finish());
+        let (findings, bytes, cap) = self.text.finish(self.engine.detectors());
+        self.limits.extend(cap);
+        let (label, detections) = findings.into_parts();
         Report {
-            files: vec![file],
-            body_bytes: self.size,
-            decoded_bytes: self.size,
-            ..Report::default()
+            files: self.files,
+            text: TextReport {
+                bytes,
+                label,
+                detections,
+            },
+            body_bytes: self.body_bytes,
+            decoded_bytes,
+            limits: self.limits,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::report::{DetectorKind, LabelSource};
+
+    fn is_send_static<T: Send + 'static>() {}
+
+    #[test]
+    fn sessions_can_move_between_tasks() {
+        is_send_static::<Session>();
+        is_send_static::<Arc<Engine>>();
+    }
+
+    #[test]
+    fn bad_configuration_is_an_error() {
+        let config = EngineConfig {
+            markings: vec![Marking {
+                phrase: "!!!".into(),
+                level: Level::Secret,
+            }],
+            ..EngineConfig::default()
+        };
+        assert!(matches!(
+            Engine::new(config),
+            Err(EngineError::Marking { .. })
+        ));
+    }
+
+    #[test]
+    fn markings_come_from_the_configuration() {
+        let config = EngineConfig {
+            markings: vec![Marking {
+                phrase: "Bedrijfsgeheim".into(),
+                level: Level::Secret,
+            }],
+            fingerprint_key: Some(b"key".to_vec()),
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(Engine::new(config).unwrap());
+        let mut s = engine.session(BodyMeta::default());
+        s.feed(b"Notitie\nBEDRIJFSGEHEIM\nVertrouwelijk\nBSN 111222333\n");
+        let r = s.finish();
+        let label = r.files[0].label.as_ref().unwrap();
+        assert_eq!(
+            (label.level, label.source),
+            (Level::Secret, LabelSource::Body)
+        );
+        assert_eq!(r.detector_count(DetectorKind::Bsn), 1);
+        assert_eq!(r.files[0].detections[0].fingerprints.len(), 1);
+        assert_eq!(r.decoded_bytes, r.body_bytes);
+    }
+
+    #[test]
+    fn the_text_cap_is_reported() {
+        let config = EngineConfig {
+            limits: Limits {
+                max_text_bytes: 16,
+                ..Limits::default()
+            },
+            ..EngineConfig::default()
+        };
+        let engine = Arc::new(Engine::new(config).unwrap());
+        let mut s = engine.session(BodyMeta::default());
+        s.feed(b"a long enough text with BSN 111222333 in it\n");
+        let r = s.finish();
+        assert_eq!(r.detector_count(DetectorKind::Bsn), 0);
+        assert_eq!(r.files[0].limits[0].kind, LimitKind::Buffer);
     }
 }

@@ -84,5 +84,9 @@ pub(crate) fn compile_engine(
             ));
             None
         }
+        Err(e) => {
+            p.push(Issue::new(&src.path, None, "inspect", e.to_string()));
+            None
+        }
     }
 }

@@ -26,6 +26,8 @@ mod sniff;
 mod tar;
 #[cfg(test)]
 mod testutil;
+mod text;
+mod unknown;
 mod xml;
 mod zip;
 
@@ -187,6 +189,13 @@ fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn F
         FileType::Cms => Box::new(cms::CmsScanner::new()),
         FileType::Age => Box::new(age::AgeScanner::new()),
         FileType::OpensslSalted => Box::new(salted::SaltedScanner::new()),
+        FileType::Text
+        | FileType::Csv
+        | FileType::Json
+        | FileType::Xml
+        | FileType::Html
+        | FileType::Script => Box::new(text::TextFile::new(file_type)),
+        FileType::Unknown => Box::new(unknown::UnknownFile::new()),
         _ => Box::new(Opaque { file_type }),
     }
 }
@@ -199,6 +208,11 @@ struct Opaque {
 
 impl FormatScanner for Opaque {
     fn feed(&mut self, _chunk: &[u8], _cx: &mut ScanCx<'_>) {}
+
+    /// The type alone decides the verdict, so no later byte matters.
+    fn settled(&self) -> bool {
+        true
+    }
 
     fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
         let encryption = match self.file_type {

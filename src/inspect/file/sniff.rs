@@ -72,12 +72,16 @@ pub fn sniff(prefix: &[u8], complete: bool) -> Sniff {
     if !complete && prefix.len() < 512 {
         return Sniff::NeedMore;
     }
-    // Crypto containers without magic: checked on a full window, each by its own structure.
+    // Crypto containers without magic: checked on a full window, each by its own structure,
+    // before the text rule (an S/MIME entity is text too).
     if super::pgp::sniff_binary(prefix) {
         return Sniff::Type(FileType::Openpgp);
     }
     if super::cms::sniff_der(prefix) || super::cms::sniff_mime(prefix) {
         return Sniff::Type(FileType::Cms);
+    }
+    if let Some(text) = super::text::sniff_text(prefix) {
+        return Sniff::Type(text);
     }
     Sniff::Type(FileType::Unknown)
 }
