@@ -14,16 +14,17 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod event;
-pub mod fingerprint;
 pub mod key;
 mod sink;
 mod writer;
 
-pub use config::{AuditConfig, AuditScope, FileSinkConfig, SinkConfig, SyslogAddress, SyslogSinkConfig};
+pub use crate::inspect::fingerprint::{self, fingerprint};
+pub use config::{
+    AuditConfig, AuditScope, FileSinkConfig, SinkConfig, SyslogAddress, SyslogSinkConfig,
+};
 pub use event::{
     AuditEvent, Destination, EventAction, FileEntry, HttpFields, HttpRequest, HttpResponse,
     Outcome, PolicyAction, PolicyFields, PolicyMode, RuleFields, UrlFields, UserFields,
 };
-pub use fingerprint::fingerprint;
 pub use key::{SecretError, load_or_create_key, read_secret_file};
 pub use writer::{AuditError, AuditObserver, AuditSink, NoObserver};

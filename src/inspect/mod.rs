@@ -18,6 +18,7 @@
 
 pub mod detect;
 pub mod file;
+pub mod fingerprint;
 pub mod frame;
 pub mod limits;
 pub mod report;

@@ -4,9 +4,7 @@
 //! evidence keeps at most the last four characters (numbers) or the fixed prefix (secrets), and
 //! fingerprints are HMACs under a key the engine was given.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
+pub use crate::inspect::fingerprint::Fingerprinter;
 use crate::inspect::report::{Detection, DetectorKind, LabelFinding, LabelSource, Level};
 
 /// Masked examples kept per detector.
@@ -22,12 +20,6 @@ const KINDS: [DetectorKind; 6] = [
     DetectorKind::CloudKey,
     DetectorKind::ApiToken,
 ];
-
-/// The keyed MAC that fingerprints are made with; keyed once per engine.
-#[derive(Clone)]
-pub struct Fingerprinter {
-    mac: Hmac<Sha256>,
-}
 
 /// Accumulated findings of one text stream owner (a file, or the body's text).
 #[derive(Debug, Default)]
@@ -50,28 +42,6 @@ pub enum Mask<'a> {
     LastFour,
     /// Keep only a fixed, non-secret prefix: `AKIA************`.
     Prefix(&'a str),
-}
-
-// === impl Fingerprinter ===
-
-impl Fingerprinter {
-    pub fn new(key: &[u8]) -> Option<Self> {
-        Hmac::<Sha256>::new_from_slice(key)
-            .ok()
-            .map(|mac| Self { mac })
-    }
-
-    fn fingerprint(&self, value: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(value);
-        mac.finalize().into_bytes().into()
-    }
-}
-
-impl std::fmt::Debug for Fingerprinter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Fingerprinter(..)")
-    }
 }
 
 // === impl Findings ===
@@ -99,7 +69,7 @@ impl Findings {
         if let Some(fp) = fp
             && slot.fingerprints.len() < MAX_FINGERPRINTS
         {
-            let digest = fp.fingerprint(value);
+            let digest = fp.digest(kind.as_str(), &String::from_utf8_lossy(value));
             if !slot.fingerprints.contains(&digest) {
                 slot.fingerprints.push(digest);
             }
@@ -232,7 +202,7 @@ mod tests {
         for i in 0..40u32 {
             f.record(
                 DetectorKind::Bsn,
-                &i.to_be_bytes(),
+                format!("{i:09}").as_bytes(),
                 Mask::LastFour,
                 Some(&fp),
             );
@@ -246,7 +216,12 @@ mod tests {
         assert_eq!(iban.fingerprints[0].len(), 64);
         assert_ne!(
             iban.fingerprints[0],
-            hex::encode(other.fingerprint(b"NL91ABNA0417164300"))
+            hex::encode(other.digest("iban", "NL91ABNA0417164300"))
+        );
+        // `sluis audit find` recomputes the same fingerprint from any spelling of the value.
+        assert_eq!(
+            iban.fingerprints[0],
+            crate::inspect::fingerprint::fingerprint("iban", "nl91 abna 0417 1643 00", b"k1")
         );
         assert!(!iban.fingerprints[0].contains("4300"));
     }

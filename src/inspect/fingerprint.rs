@@ -1,10 +1,9 @@
 //! Keyed fingerprints of detected values: HMAC-SHA256 under a secret key over a normalised form
 //! of the value, so the audit log can answer "did this BSN leave?" without holding any BSN.
 //!
-//! Self-contained on purpose (std, `hmac` and `sha2` only): the inspection engine computes the
-//! fingerprints it puts in its report, and `sluis audit find` recomputes them from a value an
-//! investigator types. Both must use exactly this function, and the engine imports nothing from
-//! the rest of the crate, so this file can move under `inspect` unchanged.
+//! One definition for both sides: the inspection engine computes the fingerprints it puts in its
+//! report with [`Fingerprinter`], and `sluis audit find` recomputes them from a value an
+//! investigator types with [`fingerprint`]; both go through [`normalise`], so they agree.
 //!
 //! The HMAC input is `kind NUL normalised-value`: the same digits seen as a BSN and as a card
 //! number give different fingerprints, so a match also says what was matched.
@@ -25,17 +24,42 @@ pub const PAYMENT_CARD: &str = "payment_card";
 /// Kinds `sluis audit find` tries when none is given.
 pub const FINDABLE_KINDS: [&str; 3] = [BSN, IBAN, PAYMENT_CARD];
 
+/// The keyed MAC, keyed once (per engine) and cloned per value.
+#[derive(Clone)]
+pub struct Fingerprinter {
+    mac: HmacSha256,
+}
+
+impl Fingerprinter {
+    /// `None` only if the key cannot key an HMAC (HMAC takes any length, so in practice never).
+    pub fn new(key: &[u8]) -> Option<Self> {
+        <HmacSha256 as KeyInit>::new_from_slice(key)
+            .ok()
+            .map(|mac| Self { mac })
+    }
+
+    /// HMAC-SHA256(key, kind NUL normalise(kind, value)).
+    pub fn digest(&self, kind: &str, value: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(normalise(kind, value).as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for Fingerprinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fingerprinter(..)")
+    }
+}
+
 /// HMAC-SHA256(key, kind NUL normalise(kind, value)), lowercase hex. `kind` is the detector's
 /// stable name (`bsn`, `iban`, `payment_card`, `private_key`, ...).
 pub fn fingerprint(kind: &str, value: &str, key: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail; the fallback keeps it panic-free.
-    let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(kind.as_bytes());
-    mac.update(&[0]);
-    mac.update(normalise(kind, value).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    Fingerprinter::new(key)
+        .map(|f| hex::encode(f.digest(kind, value)))
+        .unwrap_or_default()
 }
 
 /// The canonical form of a value, so that every way of writing it gives one fingerprint:
