@@ -17,7 +17,10 @@ pub(crate) fn compile_engine(
 ) -> Option<Engine> {
     let fingerprint_key = fingerprint_key.map(<[u8]>::to_vec);
     let Some((src, raw)) = inspect else {
-        let config = EngineConfig { fingerprint_key, ..EngineConfig::default() };
+        let config = EngineConfig {
+            fingerprint_key,
+            ..EngineConfig::default()
+        };
         return match Engine::new(config) {
             Ok(e) => Some(e),
             Err(e) => {

@@ -133,7 +133,10 @@ impl Policy {
 
     /// As [`Policy::load`], with the secret key the inspection engine uses for the keyed
     /// fingerprints of detected values (`audit.fingerprint_key_file`).
-    pub fn load_with_key(dir: &Path, fingerprint_key: Option<&[u8]>) -> Result<Policy, PolicyError> {
+    pub fn load_with_key(
+        dir: &Path,
+        fingerprint_key: Option<&[u8]>,
+    ) -> Result<Policy, PolicyError> {
         compile::compile(dir, fingerprint_key)
     }
 

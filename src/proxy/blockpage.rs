@@ -39,7 +39,10 @@ pub(crate) fn render(info: &BlockInfo, accept: Option<&HeaderValue>) -> Response
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         "content-security-policy",
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
@@ -69,7 +72,11 @@ fn html(info: &BlockInfo) -> String {
     let files = if info.files.is_empty() {
         String::new()
     } else {
-        let items: String = info.files.iter().map(|f| format!("<li><code>{}</code></li>", e(f))).collect();
+        let items: String = info
+            .files
+            .iter()
+            .map(|f| format!("<li><code>{}</code></li>", e(f)))
+            .collect();
         format!("<p>Bestanden / Files:</p><ul>{items}</ul>")
     };
     format!(
@@ -148,7 +155,10 @@ mod tests {
 
     #[tokio::test]
     async fn browsers_get_an_escaped_bilingual_page() {
-        let res = render(&info(), Some(&HeaderValue::from_static("text/html,application/xhtml+xml")));
+        let res = render(
+            &info(),
+            Some(&HeaderValue::from_static("text/html,application/xhtml+xml")),
+        );
         assert_eq!(res.status(), 403);
         assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
         assert_eq!(res.headers()["sluis-incident"], "K7Q2M4");
@@ -157,7 +167,10 @@ mod tests {
         assert!(page.contains("This transfer was blocked"));
         assert!(page.contains("<code id=\"incident\">K7Q2M4</code>"));
         assert!(page.contains("ksp-1.4-cloud-upload"));
-        assert!(!page.contains("<script>") && !page.contains("<img"), "unescaped input in the page");
+        assert!(
+            !page.contains("<script>") && !page.contains("<img"),
+            "unescaped input in the page"
+        );
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;.docx"));
     }
 

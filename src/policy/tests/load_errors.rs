@@ -327,4 +327,3 @@ fn check_on_a_good_policy_prints_a_summary() {
     );
     assert!(text.contains("internal    1 entries"), "{text}");
 }
-
