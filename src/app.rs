@@ -2,6 +2,7 @@
 //! until a signal says stop. The only module that sees all others.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +10,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{self, Admin, AdminOptions, NoPolicy, Readiness};
+use crate::admin::{self, Admin, AdminOptions, AdminSource, PolicyView, Readiness};
 use crate::audit::AuditSink;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::net::{AddressGuard, Dialer, UpstreamTlsConfigs};
-use crate::proxy::{self, Proxy};
+use crate::net::{AddressGuard, Dialer};
+use crate::policy::{PolicyStore, ReloadOutcome};
+use crate::proxy::{self, Parts, Proxy};
+use crate::tls::{
+    Ca, CaOptions, Created, LeafMinter, LeafOptions, UpstreamTls, UpstreamTlsOptions,
+};
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,10 +29,26 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("upstream TLS: {0}")]
-    UpstreamTls(String),
+    /// The policy does not load; the message names file, line and key.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// The interception CA or the upstream trust store is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("{0}")]
     Setup(String),
+}
+
+impl StartError {
+    /// The process exit status: configuration problems an admin must fix are `EX_CONFIG`.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Policy(_) | StartError::Tls(_) | StartError::Setup(_) => {
+                crate::config::EXIT_CONFIG
+            }
+            StartError::Bind { .. } => 1,
+        }
+    }
 }
 
 /// A started proxy.
@@ -37,12 +58,30 @@ pub struct Running {
     shutdown: CancellationToken,
     servers: JoinSet<()>,
     proxy: Arc<Proxy>,
+    policy: Arc<PolicyStore>,
     audit: AuditSink,
     grace: Duration,
 }
 
 /// Builds everything and binds the listeners; returns once the proxy accepts connections.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?);
+    let fingerprint_key = config
+        .audit
+        .fingerprint_key_file
+        .as_deref()
+        .map(crate::audit::load_or_create_key)
+        .transpose()
+        .map_err(|e| StartError::Setup(format!("audit.fingerprint_key_file: {e}")))?;
+    let policy = load_policy(&config, fingerprint_key, &metrics)?;
+    let minter = interception(&config, &metrics)?;
+    let upstream_tls = UpstreamTls::new(&UpstreamTlsOptions {
+        extra_roots: config.upstream.extra_ca.clone(),
+        use_system_roots: config.upstream.system_roots,
+        danger_accept_invalid_certs_for: config.upstream.danger_accept_invalid_certs_for.clone(),
+    })
+    .map_err(|e| StartError::Tls(format!("upstream trust: {e}")))?;
+
     let proxy_listeners = bind_all(&config.proxy.listen).await?;
     let admin_listeners = bind_all(&config.admin.listen).await?;
     let proxy_addrs = local_addrs(&proxy_listeners);
@@ -54,36 +93,42 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         config.resolve.clone(),
         guard,
         config.upstream.connect_timeout,
-        upstream_tls(&config)?,
+        upstream_tls,
     ));
-    let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?);
     let audit = AuditSink::start(&config.audit, metrics.clone())
         .map_err(|e| StartError::Setup(e.to_string()))?;
-    // The inspection engine takes this as `EngineConfig::fingerprint_key` once it is wired in.
-    let _fingerprint_key = config
-        .audit
-        .fingerprint_key_file
-        .as_deref()
-        .map(crate::audit::load_or_create_key)
-        .transpose()
-        .map_err(|e| StartError::Setup(format!("audit.fingerprint_key_file: {e}")))?;
     let readiness = Arc::new(Readiness::new(&["policy", "ca"]));
     readiness.watch_audit(audit.clone());
-    let proxy = Proxy::new(&config, dialer, audit.clone(), metrics.clone());
+    readiness.set("policy", true);
+    readiness.set("ca", minter.is_some());
+    let shutdown = CancellationToken::new();
+    let proxy = Proxy::new(
+        &config,
+        Parts {
+            dialer,
+            policy: policy.clone(),
+            minter,
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        },
+    );
     let admin = Admin::new(
         admin_options(&config, &proxy_addrs)?,
         metrics,
         readiness,
-        Arc::new(NoPolicy),
+        Arc::new(PolicySource(policy.clone())),
     );
 
-    let shutdown = CancellationToken::new();
     let mut servers = JoinSet::new();
     for listener in proxy_listeners {
-        servers.spawn(proxy::serve(listener, proxy.clone(), shutdown.clone()));
+        servers.spawn(proxy::serve(listener, proxy.clone()));
     }
     for listener in admin_listeners {
         servers.spawn(admin::serve(listener, admin.clone(), shutdown.clone()));
+    }
+    if config.policy.watch {
+        policy.watch();
     }
     for addr in &proxy_addrs {
         tracing::info!(listener = "proxy", %addr, "listening");
@@ -97,9 +142,90 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown,
         servers,
         proxy,
+        policy,
         audit,
         grace: config.proxy.shutdown_grace,
     })
+}
+
+/// The policy store, with reloads counted and the active version exported.
+fn load_policy(
+    config: &Config,
+    fingerprint_key: Option<Vec<u8>>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<PolicyStore>, StartError> {
+    let m = metrics.clone();
+    let store =
+        PolicyStore::load(
+            config.policy.dir.clone(),
+            fingerprint_key,
+            move |outcome| match outcome {
+                ReloadOutcome::Applied { version } => {
+                    m.policy_reload(true);
+                    m.policy_info(version);
+                }
+                ReloadOutcome::Unchanged { .. } => m.policy_reload(true),
+                ReloadOutcome::Rejected { .. } => m.policy_reload(false),
+            },
+        )
+        .map_err(|e| StartError::Policy(e.to_string()))?;
+    metrics.policy_info(store.current().version());
+    Ok(Arc::new(store))
+}
+
+/// The interception CA (loaded, or created on first start) and the leaf minter.
+fn interception(config: &Config, metrics: &Metrics) -> Result<Option<Arc<LeafMinter>>, StartError> {
+    let tls = &config.tls;
+    let ca = match (&tls.ca_cert, &tls.ca_key) {
+        (Some(cert), Some(key)) => {
+            Ca::load(cert, key).map_err(|e| StartError::Tls(e.to_string()))?
+        }
+        _ => {
+            let (ca, created) = Ca::load_or_init(&tls.ca_dir, &CaOptions::default())
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+            if created == Created::New {
+                announce_new_ca(&ca, &tls.ca_dir);
+            }
+            ca
+        }
+    };
+    tracing::info!(subject = ca.subject(), sha256 = %ca.fingerprint_sha256(), "interception CA ready");
+    let options = LeafOptions {
+        cache_size: tls.leaf_cache_size,
+        validity: tls.leaf_validity,
+        ..LeafOptions::default()
+    };
+    let minter = Arc::new(
+        LeafMinter::new(Arc::new(ca), options).map_err(|e| StartError::Tls(e.to_string()))?,
+    );
+    let stats = minter.clone();
+    metrics
+        .watch_leaf_cache(move || (stats.hits(), stats.misses()))
+        .map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
+    Ok(Some(minter))
+}
+
+/// First start: tell the admin where the new CA is and how to make clients trust it.
+fn announce_new_ca(ca: &Ca, dir: &Path) {
+    let text = crate::tls::describe_new_ca(ca, dir);
+    tracing::warn!(dir = %dir.display(), "created a new interception CA; clients must trust it");
+    eprintln!("{text}");
+}
+
+/// The admin endpoints' view of the active policy.
+struct PolicySource(Arc<PolicyStore>);
+
+impl AdminSource for PolicySource {
+    fn policy(&self) -> Option<PolicyView> {
+        let p = self.0.current();
+        let (internal_domains, internal_networks) = p.internal_hosts();
+        Some(PolicyView {
+            version: p.version().to_owned(),
+            summary: serde_json::to_value(p.summary()).unwrap_or_default(),
+            internal_domains,
+            internal_networks,
+        })
+    }
 }
 
 /// `[admin]` resolved: the token read (0600 only), the PAC proxy address defaulted to the
@@ -132,10 +258,13 @@ fn admin_options(config: &Config, proxy_addrs: &[SocketAddr]) -> Result<AdminOpt
     })
 }
 
-/// Starts the proxy and runs it until SIGTERM or SIGINT; then drains and returns.
+/// Starts the proxy and runs it until SIGTERM or SIGINT; then drains and returns. SIGHUP
+/// reloads the policy.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let running = start(config).await?;
+    let reloads = reload_on_sighup(running.policy.clone());
     wait_for_stop_signal().await;
+    reloads.abort();
     tracing::info!(grace = ?running.grace, "shutting down: no new connections, finishing exchanges");
     let clean = running.stop().await;
     if clean {
@@ -190,34 +319,19 @@ fn local_addrs(listeners: &[TcpListener]) -> Vec<SocketAddr> {
         .collect()
 }
 
-fn upstream_tls(config: &Config) -> Result<UpstreamTlsConfigs, StartError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &config.upstream.extra_ca {
-        use pki_types::pem::PemObject;
-        let certs = pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| StartError::UpstreamTls(format!("{}: {e}", path.display())))?;
-        for cert in certs {
-            let cert =
-                cert.map_err(|e| StartError::UpstreamTls(format!("{}: {e}", path.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| StartError::UpstreamTls(format!("{}: {e}", path.display())))?;
+/// Reloads the policy on every SIGHUP (compiling off the async threads).
+fn reload_on_sighup(policy: Arc<PolicyStore>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot install the SIGHUP handler; reload by file change only");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!(signal = "SIGHUP", "policy reload requested");
+            let store = policy.clone();
+            let _ = tokio::task::spawn_blocking(move || store.reload()).await;
         }
-    }
-    let build = |alpn: &[&[u8]]| -> Result<Arc<rustls::ClientConfig>, StartError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut c = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StartError::UpstreamTls(e.to_string()))?
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth();
-        c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(Arc::new(c))
-    };
-    Ok(UpstreamTlsConfigs {
-        h2_and_h1: build(&[b"h2", b"http/1.1"])?,
-        h1_only: build(&[b"http/1.1"])?,
     })
 }
 

@@ -40,7 +40,6 @@ pub struct Metrics {
     files: IntCounterVec,
     detections: IntCounterVec,
     tls_handshakes: IntCounterVec,
-    leaf_cache: IntCounterVec,
     upstream_errors: IntCounterVec,
     policy_reloads: IntCounterVec,
     policy_info: IntGaugeVec,
@@ -138,12 +137,6 @@ impl Metrics {
                 r,
                 "sluis_tls_handshakes_total",
                 "TLS handshakes with clients on intercepted connections, by result.",
-                &["result"],
-            )?,
-            leaf_cache: counter_vec(
-                r,
-                "sluis_tls_leaf_cache_lookups_total",
-                "Leaf certificate cache lookups, by result (hit, miss).",
                 &["result"],
             )?,
             upstream_errors: counter_vec(
@@ -292,14 +285,20 @@ impl Metrics {
             .inc_by(u64::from(count));
     }
 
-    pub fn tls_handshake(&self, ok: bool) {
-        let result = if ok { "ok" } else { "failed" };
+    /// `result`: `ok`, `failed`, or `client_rejected` (the client refused our certificate:
+    /// usually certificate pinning).
+    pub fn tls_handshake(&self, result: &'static str) {
         self.tls_handshakes.with_label_values(&[result]).inc();
     }
 
-    pub fn leaf_cache(&self, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.leaf_cache.with_label_values(&[result]).inc();
+    /// Exports the leaf cache's own counters, read at scrape time: the cache counts every lookup
+    /// already, so the request path pays nothing extra.
+    pub fn watch_leaf_cache(
+        &self,
+        stats: impl Fn() -> (u64, u64) + Send + Sync + 'static,
+    ) -> Result<(), prometheus::Error> {
+        self.registry
+            .register(Box::new(LeafCacheCollector::new(Box::new(stats))?))
     }
 
     /// `kind` is a fixed error kind (`connect`, `resolve`, `connect_timeout`, `tls`, ...).
@@ -316,6 +315,40 @@ impl Metrics {
     pub fn policy_info(&self, version: &str) {
         self.policy_info.reset();
         self.policy_info.with_label_values(&[version]).set(1);
+    }
+}
+
+/// `sluis_tls_leaf_cache_lookups_total{result="hit"|"miss"}` from the cache's counters.
+struct LeafCacheCollector {
+    stats: Box<dyn Fn() -> (u64, u64) + Send + Sync>,
+    lookups: IntCounterVec,
+}
+
+impl LeafCacheCollector {
+    fn new(stats: Box<dyn Fn() -> (u64, u64) + Send + Sync>) -> Result<Self, prometheus::Error> {
+        let lookups = IntCounterVec::new(
+            Opts::new(
+                "sluis_tls_leaf_cache_lookups_total",
+                "Leaf certificate cache lookups, by result (hit, miss).",
+            ),
+            &["result"],
+        )?;
+        Ok(Self { stats, lookups })
+    }
+}
+
+impl prometheus::core::Collector for LeafCacheCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.lookups.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let (hits, misses) = (self.stats)();
+        for (result, total) in [("hit", hits), ("miss", misses)] {
+            let counter = self.lookups.with_label_values(&[result]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        self.lookups.collect()
     }
 }
 

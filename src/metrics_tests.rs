@@ -26,8 +26,8 @@ fn typed_methods_feed_bounded_labels() {
     m.bytes(Direction::Download, 7);
     let guard = m.connection_opened();
     m.connection_refused("not_allowed");
-    m.tls_handshake(true);
-    m.leaf_cache(false);
+    m.tls_handshake("ok");
+    m.watch_leaf_cache(|| (3, 1)).unwrap();
     m.upstream_error("connect_timeout");
     m.policy_reload(false);
     m.policy_info("v1");
@@ -42,6 +42,7 @@ fn typed_methods_feed_bounded_labels() {
         "sluis_open_connections 1",
         r#"sluis_connections_total{result="not_allowed"} 1"#,
         r#"sluis_tls_handshakes_total{result="ok"} 1"#,
+        r#"sluis_tls_leaf_cache_lookups_total{result="hit"} 3"#,
         r#"sluis_tls_leaf_cache_lookups_total{result="miss"} 1"#,
         r#"sluis_upstream_errors_total{kind="connect_timeout"} 1"#,
         r#"sluis_policy_reloads_total{result="error"} 1"#,

@@ -157,14 +157,14 @@ impl AuditSink {
 
     /// Queues one event without waiting; a full queue gives it back, so a caller that cannot
     /// await here (a body's `Drop`) can hand it to a task that may wait.
-    pub fn try_queue(&self, event: AuditEvent) -> Result<(), AuditEvent> {
+    pub fn try_queue(&self, event: AuditEvent) -> Result<(), Box<AuditEvent>> {
         match self.inner.tx.try_send(Msg::Event(Box::new(event))) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.dropped();
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => Err(*event),
+            Err(mpsc::error::TrySendError::Full(Msg::Event(event))) => Err(event),
             Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
         }
     }

@@ -21,6 +21,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::config::ResolveOverrides;
 use crate::net::guard::{AddressGuard, Refusal};
+use crate::tls::{Alpn, UpstreamTls};
 
 /// Why a connection to an upstream could not be made. Each variant is who or what failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,27 +68,11 @@ impl DialError {
     }
 }
 
-/// Which protocols to offer upstream over TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alpn {
-    /// `h2` and `http/1.1`: the upstream picks.
-    H2AndH1,
-    /// `http/1.1` only: for upgrades (WebSocket), which need HTTP/1.1.
-    H1Only,
-}
-
-/// TLS client configurations for the two ALPN offers.
-#[derive(Clone)]
-pub struct UpstreamTlsConfigs {
-    pub h2_and_h1: Arc<rustls::ClientConfig>,
-    pub h1_only: Arc<rustls::ClientConfig>,
-}
-
 pub struct Dialer {
     overrides: ResolveOverrides,
     guard: AddressGuard,
     connect_timeout: Duration,
-    tls: UpstreamTlsConfigs,
+    tls: UpstreamTls,
 }
 
 // === impl Dialer ===
@@ -97,7 +82,7 @@ impl Dialer {
         overrides: ResolveOverrides,
         guard: AddressGuard,
         connect_timeout: Duration,
-        tls: UpstreamTlsConfigs,
+        tls: UpstreamTls,
     ) -> Self {
         Self {
             overrides,
@@ -183,11 +168,7 @@ impl Dialer {
     ) -> Result<TlsStream<TcpStream>, DialError> {
         let tcp = self.connect_tcp(host, port).await?;
         let name = server_name(host)?;
-        let config = match alpn {
-            Alpn::H2AndH1 => self.tls.h2_and_h1.clone(),
-            Alpn::H1Only => self.tls.h1_only.clone(),
-        };
-        let handshake = TlsConnector::from(config).connect(name, tcp);
+        let handshake = TlsConnector::from(self.tls.client_config(alpn)).connect(name, tcp);
         tokio::time::timeout(self.connect_timeout, handshake)
             .await
             .map_err(|_| DialError::Timeout {

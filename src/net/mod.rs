@@ -3,5 +3,5 @@
 pub mod dial;
 pub mod guard;
 
-pub use dial::{Alpn, Connector, DialError, Dialer, UpstreamStream, UpstreamTlsConfigs};
+pub use dial::{Connector, DialError, Dialer, UpstreamStream};
 pub use guard::{AddressGuard, Refusal};

@@ -18,7 +18,7 @@ use crate::policy::compile_rule::compile_rule;
 use crate::policy::decision::Mode;
 use crate::policy::decision::{Contact, InspectFailure, RuleInfo};
 use crate::policy::error::{Issue, PolicyError, span_line};
-use crate::policy::host::{HostIndex, SetId};
+use crate::policy::host::{HostIndex, HostPattern, SetId};
 use crate::policy::load::{self, Source};
 use crate::policy::raw::{
     InterceptPattern, RawCategory, RawFile, RawInspect, RawInternal, RawRule, RawSettings, RawTls,
@@ -89,7 +89,7 @@ struct HostSets {
     index: HostIndex,
     categories: Vec<Category>,
     by_name: HashMap<String, (SetId, Arc<str>)>,
-    internal: usize,
+    internal: Vec<HostPattern>,
     tls: Tls,
 }
 
@@ -186,12 +186,12 @@ fn host_sets(m: &Merged<'_>) -> HostSets {
             upload_hosts: cat.upload_hosts.0.len(),
         });
     }
-    let mut internal = 0;
+    let mut internal = Vec::new();
     if let Some((_, raw)) = &m.internal {
         for h in &raw.get_ref().hosts.0 {
             index.insert(INTERNAL, h);
         }
-        internal = raw.get_ref().hosts.0.len();
+        internal = raw.get_ref().hosts.0.clone();
     }
     let tls = compile_tls(&mut index, m.tls.as_ref().map(|(_, t)| t.get_ref()));
     HostSets {

@@ -68,7 +68,7 @@ use std::sync::Arc;
 use regex::RegexSet;
 
 use crate::inspect::Engine;
-use host::HostIndex;
+use host::{HostIndex, HostPattern};
 use rule::Rule;
 
 /// An immutable, compiled policy. Share it as `Arc<Policy>`; a request keeps the snapshot it
@@ -85,7 +85,7 @@ pub struct Policy {
     on_error: OnError,
     hosts: HostIndex,
     categories: Vec<Category>,
-    internal_hosts: usize,
+    internal_hosts: Vec<HostPattern>,
     tls: Tls,
     rules: Vec<Rule>,
     /// All rules' path patterns; each rule knows its index range.
@@ -201,10 +201,28 @@ impl Policy {
             hosts: self.categories.iter().map(|c| c.hosts).sum(),
             upload_hosts: self.categories.iter().map(|c| c.upload_hosts).sum(),
             per_category,
-            internal_domains: self.internal_hosts,
+            internal_domains: self.internal_hosts.len(),
             tls_intercept: (!self.tls.intercept_all).then_some(self.tls.intercept),
             tls_bypass: self.tls.bypass,
         }
+    }
+
+    /// What the policy calls internal, as domain suffixes and networks (for the PAC file).
+    /// `=host` entries count as domains there too: a PAC file cannot express "this name but
+    /// not the names under it" more precisely than the proxy's own check does.
+    pub fn internal_hosts(&self) -> (Vec<String>, Vec<ipnet::IpNet>) {
+        let mut domains = Vec::new();
+        let mut networks = Vec::new();
+        for h in &self.internal_hosts {
+            match h {
+                HostPattern::Domain(d) | HostPattern::Subdomains(d) | HostPattern::Exact(d) => {
+                    domains.push(d.to_string());
+                }
+                HostPattern::Ip(ip) => networks.push(ipnet::IpNet::from(*ip)),
+                HostPattern::Net(net) => networks.push(*net),
+            }
+        }
+        (domains, networks)
     }
 
     /// Descriptions of the categories, by name (for `sluis check`).

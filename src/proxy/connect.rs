@@ -1,5 +1,7 @@
-//! CONNECT: open the upstream connection first (so a failure is still an HTTP answer), then
-//! answer 200 and splice the two byte streams, half-close included.
+//! CONNECT: ask the policy whether to refuse, tunnel untouched, or intercept. A tunnel opens the
+//! upstream connection first (so a failure is still an HTTP answer), then answers 200 and splices
+//! the two byte streams, half-close included. An interception answers 200 and serves the
+//! requests inside (`intercept`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,40 +11,53 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::proxy::Proxy;
+use crate::audit::EventAction;
+use crate::policy::{ConnectDecision, ConnectFacts};
 use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
 use crate::proxy::idle::{Activity, ActivityIo};
 use crate::proxy::observe::ExchangeLog;
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
+use crate::proxy::{Proxy, intercept, respond};
 
-pub(crate) async fn handle(
-    proxy: &Arc<Proxy>,
-    conn: &Arc<Conn>,
+/// Serves one CONNECT. Never fails: errors become responses.
+pub(crate) async fn run(
+    proxy: Arc<Proxy>,
+    conn: Arc<Conn>,
     req: Request<Incoming>,
-    log: &mut Option<ExchangeLog>,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    if conn.intercepted.is_some() {
-        return Err(ProxyError::BadTarget(
-            "CONNECT inside an intercepted connection".into(),
-        ));
-    }
-    let target = connect_target(&req)?;
-    if let Some(log) = log.as_mut() {
-        log.target(proxy, &target, None);
-    }
-    let upstream = proxy
-        .dialer
-        .connect_tcp(&target.host, target.port)
-        .await
-        .map_err(|e| ProxyError::dial(&e))?;
+) -> Response<ProxyBody> {
+    let mut log = ExchangeLog::start(EventAction::Connect, conn.client, Some(req.method()));
+    let step = match connect_target(&req) {
+        Ok(target) => decide(&proxy, &conn, &target, &mut log).map(|intercept| (target, intercept)),
+        Err(err) => Err(err),
+    };
+    let (target, intercept) = match step {
+        Ok(step) => step,
+        Err(err) => return fail(&proxy, &conn, log, &err),
+    };
     let on_upgrade = hyper::upgrade::on(req);
+    if intercept {
+        // The log ends when the intercepted tunnel does; its requests have their own logs.
+        let task_proxy = proxy.clone();
+        proxy.tasks.spawn(async move {
+            match on_upgrade.await {
+                Ok(client) => {
+                    intercept::serve(task_proxy.clone(), conn, target, TokioIo::new(client)).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+            }
+            log.finish(&task_proxy, http::StatusCode::OK, None);
+        });
+        return Response::new(body::empty());
+    }
+    let upstream = match proxy.dialer.connect_tcp(&target.host, target.port).await {
+        Ok(upstream) => upstream,
+        Err(e) => return fail(&proxy, &conn, log, &ProxyError::dial(&e)),
+    };
     let idle = proxy.settings.tunnel_idle_timeout;
-    let conn = conn.clone();
-    // From here the tunnel owns the audit event: it ends when the tunnel does.
-    let log = log.take();
-    let proxy2 = proxy.clone();
+    log.mark();
+    let task_proxy = proxy.clone();
     proxy.tasks.spawn(async move {
         let (up, down) = match on_upgrade.await {
             Ok(client) => tunnel(TokioIo::new(client), upstream, idle).await,
@@ -51,12 +66,59 @@ pub(crate) async fn handle(
                 (0, 0)
             }
         };
-        if let Some(log) = log {
-            log.finish_tunnel(&proxy2, up, down).await;
-        }
+        log.finish_tunnel(&task_proxy, up, down).await;
         drop(conn);
     });
-    Ok(Response::new(body::empty()))
+    Response::new(body::empty())
+}
+
+/// The policy's answer: `Ok(true)` intercept, `Ok(false)` tunnel, `Err` refuse.
+fn decide(
+    proxy: &Proxy,
+    conn: &Conn,
+    target: &Target,
+    log: &mut ExchangeLog,
+) -> Result<bool, ProxyError> {
+    if conn.intercepted.is_some() {
+        return Err(ProxyError::BadTarget(
+            "CONNECT inside an intercepted connection".into(),
+        ));
+    }
+    log.target(proxy, target, None);
+    let policy = proxy.policy.current();
+    log.policy_version(policy.version());
+    let client = conn.client.ip().to_canonical();
+    let facts = ConnectFacts {
+        client,
+        user: None,
+        host: &target.host,
+        port: target.port,
+    };
+    let decision = policy.check_connect(&facts);
+    log.decision(decision.decision());
+    match decision {
+        // Blocked outright: if the tunnel can be intercepted, its requests get the block page
+        // (a browser shows it; a refused CONNECT only shows a network error). Otherwise the
+        // CONNECT itself is refused.
+        ConnectDecision::Block(d) if proxy.minter.is_none() => {
+            Err(ProxyError::Blocked(d.rule.map(|r| r.id.clone())))
+        }
+        ConnectDecision::Block(_) | ConnectDecision::Intercept(_) => Ok(proxy.minter.is_some()),
+        ConnectDecision::Tunnel(_) => Ok(false),
+    }
+}
+
+fn fail(
+    proxy: &Arc<Proxy>,
+    conn: &Conn,
+    mut log: ExchangeLog,
+    err: &ProxyError,
+) -> Response<ProxyBody> {
+    tracing::debug!(client = %conn.client, error = %err, kind = err.kind(), "CONNECT answered by the proxy");
+    log.error(proxy, err);
+    let res = respond::error(err);
+    log.finish(proxy, res.status(), None);
+    res
 }
 
 /// `CONNECT host:port`: the authority form, port required.

@@ -21,6 +21,21 @@ pub(crate) enum ProxyError {
     /// Too many connections.
     #[error("the proxy is at its connection limit; try again shortly")]
     Overloaded,
+    /// The policy refuses this CONNECT outright (and it cannot be intercepted to show a page).
+    #[error("this destination is blocked by the company policy (rule {})", .0.as_deref().unwrap_or("default"))]
+    Blocked(Option<String>),
+    /// The client broke off or garbled the request body.
+    #[error("the request body could not be read: {0}")]
+    ClientBody(String),
+    /// The audit log cannot record decisions, so inspected uploads to external hosts wait.
+    #[error(
+        "uploads to external destinations are paused: the audit log cannot record them right now; try again shortly"
+    )]
+    AuditUnavailable,
+    /// The body could not be held for inspection (spool I/O failed) and policy allows on error;
+    /// the body is gone, so it cannot be forwarded either.
+    #[error("the request body could not be held for inspection; try again")]
+    HoldFailed,
     /// Reaching or talking to the upstream failed, or the SSRF guard refused it.
     #[error("{message}")]
     Upstream {
@@ -33,9 +48,13 @@ pub(crate) enum ProxyError {
 impl ProxyError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NotAProxyRequest | ProxyError::BadTarget(_) => StatusCode::BAD_REQUEST,
-            ProxyError::ClientDenied(_) => StatusCode::FORBIDDEN,
-            ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NotAProxyRequest | ProxyError::BadTarget(_) | ProxyError::ClientBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::ClientDenied(_) | ProxyError::Blocked(_) => StatusCode::FORBIDDEN,
+            ProxyError::Overloaded | ProxyError::AuditUnavailable | ProxyError::HoldFailed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Upstream { status, .. } => *status,
         }
     }
@@ -47,6 +66,10 @@ impl ProxyError {
             ProxyError::BadTarget(_) => "bad_target",
             ProxyError::ClientDenied(_) => "client_denied",
             ProxyError::Overloaded => "overloaded",
+            ProxyError::Blocked(_) => "blocked",
+            ProxyError::ClientBody(_) => "client_body",
+            ProxyError::AuditUnavailable => "audit_unavailable",
+            ProxyError::HoldFailed => "hold_failed",
             ProxyError::Upstream { kind, .. } => kind,
         }
     }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::proxy::body::{self, ProxyBody};
@@ -14,17 +13,18 @@ use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
 use crate::proxy::{Proxy, hop};
 
+/// Sends the request upstream and returns the upstream's response, ready for the client.
 pub(crate) async fn forward(
     proxy: &Arc<Proxy>,
     conn: &Conn,
     target: &Target,
-    mut req: Request<Incoming>,
+    mut req: Request<ProxyBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let upgrade = hop::wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut head, body) = req.into_parts();
     prepare_request(proxy, conn, target, &mut head, upgrade)?;
-    let req = Request::from_parts(head, body::incoming(body));
+    let req = Request::from_parts(head, body);
 
     let client = if upgrade {
         &proxy.upgrade_client

@@ -19,10 +19,11 @@ use crate::proxy::observe;
 use crate::proxy::service::{self, Conn};
 use crate::proxy::{Proxy, respond};
 
-/// Accepts connections until `shutdown` fires, then lets open connections finish their
+/// Accepts connections until the proxy's shutdown fires, then lets open connections finish their
 /// exchanges (no new requests are read) and returns once they are all done. The caller bounds
 /// the wait.
-pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: CancellationToken) {
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
+    let shutdown = proxy.shutdown.clone();
     let permits = Arc::new(Semaphore::new(proxy.settings.max_connections));
     let conns = TaskTracker::new();
     loop {

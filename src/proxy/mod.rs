@@ -8,9 +8,12 @@ mod blockpage;
 mod body;
 mod connect;
 mod error;
+mod exchange;
 mod forward;
+mod hold;
 mod hop;
 mod idle;
+mod intercept;
 mod listener;
 mod observe;
 mod respond;
@@ -24,12 +27,16 @@ use std::time::Duration;
 use http::HeaderValue;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::AuditSink;
+use crate::audit::{AuditScope, AuditSink};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::net::{Alpn, Connector, Dialer};
+use crate::net::{Connector, Dialer};
+use crate::policy::PolicyStore;
+use crate::spool::{MemoryBudget, SpoolConfig};
+use crate::tls::{Alpn, LeafMinter};
 
 pub use body::{BoxError, ProxyBody, full as full_body};
 pub use listener::serve;
@@ -44,8 +51,26 @@ pub struct Proxy {
     upgrade_client: Client<Connector, ProxyBody>,
     /// Tunnels and upgraded connections, which outlive the HTTP connection they came from.
     tasks: TaskTracker,
+    /// Fires when the proxy stops: connections finish their exchange and close.
+    shutdown: CancellationToken,
+    policy: Arc<PolicyStore>,
+    /// Mints leaf certificates for intercepted tunnels; `None` = interception is off.
+    minter: Option<Arc<LeafMinter>>,
+    /// Where held bodies wait for their verdict.
+    spool: SpoolConfig,
     audit: AuditSink,
+    audit_scope: AuditScope,
     metrics: Arc<Metrics>,
+}
+
+/// What the proxy is built from, besides the config.
+pub struct Parts {
+    pub dialer: Arc<Dialer>,
+    pub policy: Arc<PolicyStore>,
+    pub minter: Option<Arc<LeafMinter>>,
+    pub audit: AuditSink,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
 }
 
 /// The parts of the config the request path reads.
@@ -64,12 +89,15 @@ struct Settings {
 // === impl Proxy ===
 
 impl Proxy {
-    pub fn new(
-        config: &Config,
-        dialer: Arc<Dialer>,
-        audit: AuditSink,
-        metrics: Arc<Metrics>,
-    ) -> Arc<Self> {
+    pub fn new(config: &Config, parts: Parts) -> Arc<Self> {
+        let Parts {
+            dialer,
+            policy,
+            minter,
+            audit,
+            metrics,
+            shutdown,
+        } = parts;
         let p = &config.proxy;
         let settings = Settings {
             via: (!p.via.is_empty())
@@ -100,9 +128,24 @@ impl Proxy {
             dialer,
             settings,
             tasks: TaskTracker::new(),
+            shutdown,
+            policy,
+            minter,
+            spool: SpoolConfig {
+                budget: MemoryBudget::new(config.inspect.total_memory),
+                request_memory: config.inspect.request_memory,
+                dir: config.inspect.spool_dir.clone(),
+            },
             audit,
+            audit_scope: config.audit.events,
             metrics,
         })
+    }
+
+    /// A client TLS handshake on an intercepted tunnel ended: `ok`, `failed`, or
+    /// `client_rejected` (the client refused our certificate).
+    fn observe_tls_handshake(&self, result: &'static str) {
+        self.metrics.tls_handshake(result);
     }
 
     /// Waits for tunnels and upgraded connections to end, at most `grace`.

@@ -1,19 +1,26 @@
 //! One audit event and the metric increments per exchange, CONNECT tunnel and refused client,
-//! from a single place: an `ExchangeLog` is started when the request arrives and finished
-//! exactly once when its outcome is known.
+//! from a single place: an `ExchangeLog` is started when the request arrives, learns the
+//! decision, the inspection report and the byte counts as the exchange goes, and is finished
+//! exactly once, when the response has been sent (or the exchange failed).
 //!
-//! Later stages add what they learn through `event_mut()` (the policy decision, the inspection
-//! report, body byte counts) before `finish`.
+//! Metrics are counted for every exchange; an audit event is written for every decision worth
+//! explaining later (`audit.events`, default `decisions`): inspected bodies, `log` and `block`
+//! outcomes, would-blocks, refusals and failures. Plain browsing no rule looked at stays out of
+//! the audit log.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::{Method, StatusCode};
 
 use crate::audit::{
-    AuditEvent, EventAction, HttpFields, HttpRequest, HttpResponse, Outcome, UrlFields,
+    AuditEvent, AuditScope, EventAction, HttpFields, HttpRequest, HttpResponse, Outcome,
+    PolicyAction, PolicyFields, PolicyMode, RuleFields, UrlFields,
 };
+use crate::inspect::Report;
 use crate::metrics::Direction;
+use crate::policy::{Action, Decision, Destination, Mode};
 use crate::proxy::Proxy;
 use crate::proxy::error::ProxyError;
 use crate::proxy::target::Target;
@@ -22,6 +29,8 @@ pub(crate) struct ExchangeLog {
     event: AuditEvent,
     started: Instant,
     method: Option<Method>,
+    /// Something happened that the audit log must show (a finding, inspection, a failure).
+    notable: bool,
 }
 
 impl ExchangeLog {
@@ -40,25 +49,19 @@ impl ExchangeLog {
             event,
             started: Instant::now(),
             method: method.cloned(),
+            notable: false,
         }
     }
 
-    /// The incident id (for block pages).
-    #[allow(dead_code)]
+    /// The incident id: shown on block pages, so an employee's report finds this event.
     pub(crate) fn id(&self) -> &str {
         self.event.id()
     }
 
-    #[allow(dead_code)]
-    pub(crate) fn event_mut(&mut self) -> &mut AuditEvent {
-        &mut self.event
-    }
-
     /// Where the request goes; the query string is dropped unless `audit.log_query`.
     pub(crate) fn target(&mut self, proxy: &Proxy, target: &Target, path_and_query: Option<&str>) {
-        let scheme = if target.tls { "https" } else { "http" };
         self.event.url = Some(UrlFields::new(
-            scheme,
+            target.scheme_str(),
             &target.host,
             target.port,
             path_and_query.unwrap_or(""),
@@ -66,24 +69,91 @@ impl ExchangeLog {
         ));
     }
 
+    pub(crate) fn policy_version(&mut self, version: &str) {
+        self.event.sluis.policy = Some(PolicyFields {
+            version: version.to_owned(),
+        });
+    }
+
+    /// What the policy decided (the last call wins: the content stage refines the head stage).
+    pub(crate) fn decision(&mut self, decision: &Decision) {
+        self.destination(&decision.destination);
+        self.event.sluis.action = Some(match decision.action {
+            Action::Allow => PolicyAction::Allow,
+            Action::Log => PolicyAction::Log,
+            Action::Block => PolicyAction::Block,
+        });
+        self.event.sluis.mode = Some(match decision.mode {
+            Mode::Enforce => PolicyMode::Enforce,
+            Mode::Monitor => PolicyMode::Monitor,
+        });
+        self.event.sluis.would_block = decision.would_block();
+        self.event.rule = decision.rule.as_ref().map(|r| RuleFields {
+            id: r.id.clone(),
+            reference: Some(r.ksp.clone()),
+        });
+        if decision.blocks() {
+            self.event.event.outcome = Outcome::Failure;
+        }
+        self.notable |= decision.is_finding();
+    }
+
+    pub(crate) fn destination(&mut self, destination: &Destination) {
+        self.event.sluis.destination.internal = destination.internal;
+        self.event.sluis.destination.category = destination.category.as_deref().map(str::to_owned);
+    }
+
+    /// What inspection found. An inspected exchange is always audited.
+    pub(crate) fn report(&mut self, proxy: &Proxy, report: &Report, took: std::time::Duration) {
+        self.event.set_report(report, proxy.audit.hash_file_names());
+        proxy.metrics.inspection(took, report);
+        self.notable = true;
+    }
+
+    /// This exchange belongs in the audit log whatever the scope (e.g. a tunnel: the only record
+    /// of traffic that went through uninspected).
+    pub(crate) fn mark(&mut self) {
+        self.notable = true;
+    }
+
+    pub(crate) fn request_bytes(&mut self, n: u64) {
+        if let Some(http) = self.event.http.as_mut() {
+            http.request.bytes = Some(n);
+        }
+    }
+
     /// The proxy answered instead of the upstream.
     pub(crate) fn error(&mut self, proxy: &Proxy, err: &ProxyError) {
         self.event.sluis.error = Some(err.kind());
         self.event.event.outcome = Outcome::Failure;
+        self.notable = true;
         if let ProxyError::Upstream { kind, .. } = err {
             proxy.metrics.upstream_error(kind);
         }
     }
 
-    /// Ends an exchange answered with `status`.
-    pub(crate) async fn finish(mut self, proxy: &Proxy, status: StatusCode) {
+    /// Ends an exchange answered with `status` whose body sent `bytes` (when known). Usable
+    /// where nothing may wait (a body's end or drop): when the audit queue is full, the event is
+    /// handed to a task that waits for room.
+    pub(crate) fn finish(mut self, proxy: &Arc<Proxy>, status: StatusCode, bytes: Option<u64>) {
+        if let Some(n) = bytes {
+            proxy.metrics.bytes(Direction::Download, n);
+        }
         if let Some(http) = self.event.http.as_mut() {
             http.response = Some(HttpResponse {
                 status_code: status.as_u16(),
-                bytes: None,
+                bytes,
             });
+            if let Some(up) = http.request.bytes {
+                proxy.metrics.bytes(Direction::Upload, up);
+            }
         }
-        self.record(proxy).await;
+        if let Some(event) = self.complete(proxy)
+            && let Err(event) = proxy.audit.try_queue(event)
+        {
+            let proxy = proxy.clone();
+            tokio::spawn(async move { proxy.audit.record(*event).await });
+        }
     }
 
     /// Ends a tunnel that moved `up` bytes to the upstream and `down` bytes back.
@@ -97,10 +167,13 @@ impl ExchangeLog {
                 bytes: Some(down),
             });
         }
-        self.record(proxy).await;
+        if let Some(event) = self.complete(proxy) {
+            proxy.audit.record(event).await;
+        }
     }
 
-    async fn record(mut self, proxy: &Proxy) {
+    /// Counts the exchange; returns the event when the audit log should get it.
+    fn complete(mut self, proxy: &Proxy) -> Option<AuditEvent> {
         let elapsed = self.started.elapsed();
         self.event.set_duration(elapsed);
         if self.event.event.outcome == Outcome::Unknown {
@@ -115,7 +188,10 @@ impl ExchangeLog {
                 .request(s.action, s.mode, rule, category, method);
             proxy.metrics.request_duration(elapsed);
         }
-        proxy.audit.record(self.event).await;
+        let audited = self.notable
+            || proxy.audit_scope == AuditScope::All
+            || self.event.event.action == EventAction::AclDenied;
+        audited.then_some(self.event)
     }
 }
 
@@ -125,5 +201,105 @@ pub(crate) async fn acl_denied(proxy: &Proxy, client: SocketAddr) {
     log.event.event.outcome = Outcome::Failure;
     log.event.sluis.error = Some("client_denied");
     proxy.metrics.connection_refused("not_allowed");
-    log.record(proxy).await;
+    if let Some(event) = log.complete(proxy) {
+        proxy.audit.record(event).await;
+    }
+}
+
+/// Work that can only happen when the exchange ends (e.g. the monitor-mode verdict, once the
+/// teed request body has been read).
+pub(crate) type Late = Box<dyn FnOnce(&mut ExchangeLog, &Proxy) + Send>;
+
+/// The response body, counted; finishes the exchange's log when it ends or is dropped (a
+/// client that goes away mid-download still gets its exchange logged).
+pub(crate) struct Logged {
+    inner: crate::proxy::ProxyBody,
+    state: Option<Finishing>,
+    bytes: u64,
+}
+
+struct Finishing {
+    log: ExchangeLog,
+    proxy: Arc<Proxy>,
+    status: StatusCode,
+    upload: Option<Arc<std::sync::atomic::AtomicU64>>,
+    late: Option<Late>,
+}
+
+impl Logged {
+    pub(crate) fn new(
+        inner: crate::proxy::ProxyBody,
+        log: ExchangeLog,
+        proxy: Arc<Proxy>,
+        status: StatusCode,
+        upload: Option<Arc<std::sync::atomic::AtomicU64>>,
+        late: Option<Late>,
+    ) -> Self {
+        Self {
+            inner,
+            state: Some(Finishing {
+                log,
+                proxy,
+                status,
+                upload,
+                late,
+            }),
+            bytes: 0,
+        }
+    }
+
+    fn finish(&mut self) {
+        let Some(f) = self.state.take() else { return };
+        let Finishing {
+            mut log,
+            proxy,
+            status,
+            upload,
+            late,
+        } = f;
+        if let Some(up) = upload {
+            log.request_bytes(up.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        if let Some(late) = late {
+            late(&mut log, &proxy);
+        }
+        log.finish(&proxy, status, Some(self.bytes));
+    }
+}
+
+impl http_body::Body for Logged {
+    type Data = bytes::Bytes;
+    type Error = crate::proxy::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes += data.len() as u64;
+                }
+            }
+            std::task::Poll::Ready(None) => this.finish(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }

@@ -64,7 +64,7 @@ async fn metrics_scrape_passes_promtool_and_counts_requests() {
     );
     let text = res.text().await.unwrap();
     for want in [
-        r#"sluis_requests_total{action="none",category="none",method="GET",mode="none",rule="none"} 4"#,
+        r#"sluis_requests_total{action="allow",category="none",method="GET",mode="enforce",rule="allow-all"} 4"#,
         r#"sluis_upstream_errors_total{kind="connect"} 1"#,
         "sluis_request_duration_seconds_count 4",
         r#"sluis_audit_events_written_total{sink="file"}"#,
@@ -174,7 +174,11 @@ async fn a_readable_token_file_stops_the_start() {
     let config = dir.path().join("sluis.toml");
     std::fs::write(
         &config,
-        format!("[proxy]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = {:?}\n", token.to_str().unwrap()),
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = {:?}\n[policy]\ndir = {:?}\n",
+            token.to_str().unwrap(),
+            crate::support::proxy::repo_path("policies").to_str().unwrap()
+        ),
     )
     .unwrap();
     let out =
@@ -311,8 +315,8 @@ fn exported_families() -> std::collections::HashSet<String> {
         sluis::inspect::Verdict::Unknown,
     );
     m.detection(sluis::inspect::DetectorKind::Bsn, 1);
-    m.tls_handshake(true);
-    m.leaf_cache(true);
+    m.tls_handshake("ok");
+    m.watch_leaf_cache(|| (1, 1)).unwrap();
     m.upstream_error("connect");
     m.policy_reload(true);
     m.policy_info("v");

@@ -39,7 +39,8 @@ impl TestProxy {
                 "[\"127.0.0.0/8\", \"::1/128\"]",
             )
             .set("log", "format", "\"json\"")
-            .set("log", "level", "\"info,sluis=debug\"");
+            .set("log", "level", "\"info,sluis=debug\"")
+            .policy_dir(&repo_path("tests/fixtures/policy/pass-through"));
         b
     }
 
@@ -149,6 +150,16 @@ impl TestProxyBuilder {
         self.set("resolve", &format!("\"{host}\""), &format!("\"{addr}\""))
     }
 
+    /// Runs with the policy in `dir`.
+    pub fn policy_dir(&mut self, dir: &Path) -> &mut Self {
+        self.set("policy", "dir", &toml_string(&dir.display().to_string()))
+    }
+
+    /// Runs with the shipped KSP policy (`policies/`).
+    pub fn shipped_policy(&mut self) -> &mut Self {
+        self.policy_dir(&repo_path("policies"))
+    }
+
     /// A working directory prepared by the test (certs/, policies/ ...).
     pub fn workdir(&mut self, dir: tempfile::TempDir) -> &mut Self {
         self.workdir = Some(dir);
@@ -237,6 +248,16 @@ async fn spawn_binary(workdir: tempfile::TempDir, config_path: PathBuf) -> TestP
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `s` as a TOML basic string.
+pub fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Runs `sluis` with arguments to completion (for CLI tests).

@@ -1,0 +1,196 @@
+//! Request bodies the policy wants inspected.
+//!
+//! Enforce mode holds: the body is read from the client, fed to the inspector and kept in a
+//! [`Spool`] at the same time; nothing reaches the upstream until the verdict. A released body is
+//! replayed from the spool at copy speed. Monitor mode tees: the body streams upstream as it
+//! arrives and the inspector reads along, for the audit log.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+
+use crate::inspect::{Report, Session};
+use crate::proxy::body::{BoxError, ProxyBody};
+use crate::spool::Spool;
+
+/// A body read to its end while being inspected and held.
+pub(crate) struct Held {
+    pub(crate) spool: Spool,
+    pub(crate) trailers: Option<HeaderMap>,
+    pub(crate) report: Report,
+}
+
+/// Why a held body could not be read to its end.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HoldError {
+    /// The client broke off the upload (or sent a malformed body).
+    #[error("the client stopped sending the body: {0}")]
+    Client(hyper::Error),
+    /// The spool could not store the body (disk full, I/O error).
+    #[error("the body could not be held: {0}")]
+    Spool(std::io::Error),
+}
+
+/// Reads `body` to its end, feeding `session` and keeping every byte in `spool`.
+pub(crate) async fn hold(
+    mut body: Incoming,
+    mut session: Session,
+    mut spool: Spool,
+) -> Result<Held, HoldError> {
+    let mut trailers = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(HoldError::Client)?;
+        match frame.into_data() {
+            Ok(data) => {
+                session.feed(&data);
+                spool.push(data).await.map_err(HoldError::Spool)?;
+            }
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers = Some(t);
+                }
+            }
+        }
+    }
+    Ok(Held {
+        report: session.finish(),
+        spool,
+        trailers,
+    })
+}
+
+/// The held body, released: its chunks from the spool, then its trailers.
+pub(crate) fn release(spool: Spool, trailers: Option<HeaderMap>) -> ProxyBody {
+    let reader = Some(spool.into_reader());
+    let stream =
+        futures_util::stream::unfold((reader, trailers), |(reader, trailers)| async move {
+            let mut reader = reader?;
+            match reader.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok(Frame::data(chunk)), (Some(reader), trailers))),
+                Ok(None) => trailers.map(|t| (Ok(Frame::trailers(t)), (None, None))),
+                Err(e) => Some((Err(BoxError::from(e)), (None, None))),
+            }
+        });
+    StreamBody::new(stream).boxed_unsync()
+}
+
+/// Monitor mode: passes the client's body through unchanged while the inspector reads along;
+/// the report goes to `done` when the body ends.
+pub(crate) struct Tee {
+    inner: Incoming,
+    session: Option<Session>,
+    done: Option<oneshot::Sender<Report>>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Tee {
+    pub(crate) fn new(
+        inner: Incoming,
+        session: Session,
+        done: oneshot::Sender<Report>,
+        bytes: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            inner,
+            session: Some(session),
+            done: Some(done),
+            bytes,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let (Some(session), Some(done)) = (self.session.take(), self.done.take()) {
+            let _ = done.send(session.finish());
+        }
+    }
+}
+
+impl Body for Tee {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(session)) = (frame.data_ref(), this.session.as_mut()) {
+                    session.feed(data);
+                    this.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                this.finish();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Counts the bytes of a body as they pass (for the audit log and the byte metrics).
+pub(crate) struct Counted<B> {
+    inner: B,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<B> Counted<B> {
+    pub(crate) fn new(inner: B, bytes: Arc<AtomicU64>) -> Self {
+        Self { inner, bytes }
+    }
+}
+
+impl<B> Body for Counted<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

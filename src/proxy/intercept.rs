@@ -1,0 +1,227 @@
+//! Intercepting a CONNECT tunnel: accept the client's TLS with a leaf certificate for the name
+//! it asked for, then serve the requests inside with the same service as plain requests. The
+//! upstream side is not touched here: each inner request is forwarded on its own, verified TLS
+//! connection, negotiated independently (an h2 client may reach an HTTP/1.1 server and back).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::rt::{Read, Write};
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::proxy::Proxy;
+use crate::proxy::idle::{Activity, ActivityIo};
+use crate::proxy::listener::{Drain, drive, http1_builder};
+use crate::proxy::rewind::Rewind;
+use crate::proxy::service::{self, Conn};
+use crate::proxy::target::Target;
+use crate::tls::is_client_cert_rejection;
+
+/// What the first bytes of a tunnel say it carries.
+enum Carried {
+    Tls,
+    PlainHttp,
+    Other,
+}
+
+/// Serves an intercepted tunnel until the client is done. `outer` is the client's proxy
+/// connection; `target` the CONNECT authority.
+///
+/// Boxed: the requests inside are served by the same service that called this, and the boxed
+/// (type-erased) future is what lets that recursion have a type.
+pub(crate) fn serve<I>(
+    proxy: Arc<Proxy>,
+    outer: Arc<Conn>,
+    target: Target,
+    io: I,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(serve_tunnel(proxy, outer, target, io))
+}
+
+async fn serve_tunnel<I>(proxy: Arc<Proxy>, outer: Arc<Conn>, target: Target, io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Activity::new();
+    let mut io = ActivityIo::new(io, activity.clone());
+    let mut first = [0u8; 1];
+    let peeked =
+        tokio::time::timeout(proxy.settings.header_read_timeout, io.read(&mut first)).await;
+    let Ok(Ok(1)) = peeked else { return };
+    let io = Rewind::new(Bytes::copy_from_slice(&first), io);
+    match classify(first[0]) {
+        Carried::Tls => serve_tls(proxy, outer, target, io, activity).await,
+        Carried::PlainHttp => {
+            let inner = inner_conn(
+                &outer,
+                Target {
+                    tls: false,
+                    ..target
+                },
+            );
+            serve_http1(&proxy, inner, TokioIo::new(io), &activity).await;
+        }
+        Carried::Other => {
+            tracing::info!(host = %target.host, port = target.port, "intercepted tunnel carries neither TLS nor HTTP; closed");
+        }
+    }
+}
+
+fn classify(first: u8) -> Carried {
+    match first {
+        // TLS handshake record.
+        0x16 => Carried::Tls,
+        // An HTTP method starts with an uppercase letter.
+        b'A'..=b'Z' => Carried::PlainHttp,
+        _ => Carried::Other,
+    }
+}
+
+async fn serve_tls<I>(
+    proxy: Arc<Proxy>,
+    outer: Arc<Conn>,
+    target: Target,
+    io: I,
+    activity: Arc<Activity>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(minter) = proxy.minter.clone() else {
+        return;
+    };
+    let accept = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    let start = match tokio::time::timeout(proxy.settings.header_read_timeout, accept).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(e)) => {
+            tracing::debug!(host = %target.host, error = %e, "no TLS ClientHello in intercepted tunnel");
+            return;
+        }
+        Err(_) => return,
+    };
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    let config = match minter
+        .server_config_for_connect(sni.as_deref(), &target.host)
+        .await
+    {
+        Ok((_, config)) => config,
+        Err(e) => {
+            tracing::warn!(host = %target.host, sni = ?sni, error = %e, "cannot mint a certificate");
+            return;
+        }
+    };
+    let tls = match tokio::time::timeout(
+        proxy.settings.header_read_timeout,
+        start.into_stream(config),
+    )
+    .await
+    {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            handshake_failed(&proxy, &target, sni.as_deref(), &e);
+            return;
+        }
+        Err(_) => return,
+    };
+    proxy.observe_tls_handshake("ok");
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let inner = inner_conn(&outer, target);
+    let io = TokioIo::new(tls);
+    if h2 {
+        serve_http2(&proxy, inner, io, &activity).await;
+    } else {
+        serve_http1(&proxy, inner, io, &activity).await;
+    }
+}
+
+/// A client that refuses our certificate is usually an app that pins its server's key: tell the
+/// admin which host, so it can go on the bypass list.
+fn handshake_failed(proxy: &Proxy, target: &Target, sni: Option<&str>, err: &std::io::Error) {
+    match is_client_cert_rejection(err) {
+        Some(alert) => {
+            proxy.observe_tls_handshake("client_rejected");
+            tracing::warn!(
+                host = %target.host,
+                sni = sni.unwrap_or(""),
+                alert,
+                "client rejected the interception certificate (certificate pinning?); add the host to the TLS bypass list if it must work"
+            );
+        }
+        None => {
+            proxy.observe_tls_handshake("failed");
+            tracing::debug!(host = %target.host, error = %err, "client TLS handshake failed");
+        }
+    }
+}
+
+fn inner_conn(outer: &Conn, target: Target) -> Arc<Conn> {
+    Arc::new(Conn {
+        client: outer.client,
+        intercepted: Some(target),
+        _permit: outer._permit.clone(),
+        _open: outer._open.clone(),
+    })
+}
+
+async fn serve_http1<I>(proxy: &Arc<Proxy>, conn: Arc<Conn>, io: I, activity: &Activity)
+where
+    I: Read + Write + Unpin + Send + 'static,
+{
+    let svc = {
+        let (proxy, conn) = (proxy.clone(), conn.clone());
+        service_fn(move |req| service::handle(proxy.clone(), conn.clone(), req))
+    };
+    let served = http1_builder(proxy)
+        .serve_connection(io, svc)
+        .with_upgrades();
+    drive(
+        served,
+        activity,
+        proxy.settings.idle_timeout,
+        &proxy.shutdown,
+    )
+    .await;
+}
+
+async fn serve_http2<I>(proxy: &Arc<Proxy>, conn: Arc<Conn>, io: I, activity: &Activity)
+where
+    I: Read + Write + Unpin + Send + 'static,
+{
+    let svc = {
+        let (proxy, conn) = (proxy.clone(), conn.clone());
+        service_fn(move |req| service::handle(proxy.clone(), conn.clone(), req))
+    };
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(proxy.settings.max_header_bytes as u32);
+    let served = builder.serve_connection(io, svc);
+    drive(
+        served,
+        activity,
+        proxy.settings.idle_timeout,
+        &proxy.shutdown,
+    )
+    .await;
+}
+
+impl<I, S, B> Drain for http2::Connection<I, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: Read + Write + Unpin + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    fn drain(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
