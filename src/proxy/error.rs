@@ -81,6 +81,22 @@ impl ProxyError {
             DialError::BadTarget(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         };
+        // A certificate the proxy will not trust: say why, in words an admin can act on.
+        // rustls's error sits inside the io::Error (`get_ref`), not in its source chain.
+        if let DialError::Tls { host, source } = err
+            && let Some(why) = source
+                .get_ref()
+                .and_then(|inner| crate::tls::find_rustls_error(inner))
+                .and_then(crate::tls::describe_verify_error)
+        {
+            return ProxyError::Upstream {
+                kind: "tls_verify",
+                status,
+                message: format!(
+                    "the certificate of {host} could not be verified: {why}. The connection was not made."
+                ),
+            };
+        }
         ProxyError::Upstream {
             kind: err.kind(),
             status,

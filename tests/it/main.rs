@@ -15,6 +15,8 @@ mod forward;
 /// Who may use the proxy and where it may connect: client allow-list, SSRF guard, resolve
 /// overrides.
 mod guard;
+/// TLS interception: leaves, ALPN on both sides, bypass, upstream verification, the CA key.
+mod intercept;
 /// Start-up and shutdown: config errors, graceful shutdown.
 mod lifecycle;
 /// Limits and malformed input: bad requests, slow clients, connection limit.

@@ -4,6 +4,8 @@ use std::process::{Command, Output};
 
 /// A reqwest client that uses `proxy` for every scheme and trusts `roots` (PEM) for HTTPS.
 pub fn reqwest_via(proxy: &str, roots: &[&str]) -> reqwest::Client {
+    // reqwest looks for a process-wide provider even with a preconfigured config.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut store = rustls::RootCertStore::empty();
     for pem in roots {
         use rustls::pki_types::pem::PemObject;
@@ -36,4 +38,10 @@ pub async fn curl(args: &[&str]) -> Output {
     })
     .await
     .unwrap()
+}
+
+/// A reqwest client without a proxy (for the admin endpoints).
+pub fn direct() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -1,0 +1,458 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::proxy::{repo_path, toml_string};
+use crate::support::{Origin, TestCa, TestProxy, curl, pseudo_random, sha256_hex};
+
+/// An HTTPS origin with a certificate from a test-only CA (which the proxy trusts as its extra
+/// upstream bundle and clients never see), and a proxy that intercepts every tunnel.
+struct Lab {
+    origin: Origin,
+    proxy: TestProxy,
+    /// The proxy's interception CA: what clients trust.
+    sluis_ca: PathBuf,
+    /// The origin's CA: trusted by the proxy only.
+    origin_ca: PathBuf,
+}
+
+async fn lab(names: &[&str], origin_alpn: &[&[u8]]) -> Lab {
+    lab_with(names, origin_alpn, |_| {}).await
+}
+
+async fn lab_with(
+    names: &[&str],
+    origin_alpn: &[&[u8]],
+    tweak: impl FnOnce(&mut crate::support::proxy::TestProxyBuilder),
+) -> Lab {
+    let ca = TestCa::new("Origin Test CA");
+    let origin = Origin::https(&ca.server_cert(names), origin_alpn).await;
+    let dir = tempfile::tempdir().unwrap();
+    let origin_ca = ca.write_pem(dir.path(), "origin-ca.pem");
+    let mut b = TestProxy::builder();
+    b.policy_dir(&repo_path("tests/fixtures/policy/intercept-all"))
+        .set(
+            "upstream",
+            "extra_ca",
+            &toml_string(origin_ca.to_str().unwrap()),
+        );
+    for name in names {
+        b.resolve(name, origin.addr);
+    }
+    tweak(&mut b);
+    let proxy = b.workdir(dir).spawn().await;
+    let sluis_ca = proxy.workdir.path().join("certs/ca.pem");
+    Lab {
+        origin,
+        proxy,
+        sluis_ca,
+        origin_ca,
+    }
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_and_large_upload_over_http1_and_http2() {
+    let lab = lab(&["secure.test"], &[b"h2", b"http/1.1"]).await;
+    let data = pseudo_random(50 << 20, 21);
+    let file = lab.proxy.workdir.path().join("upload.bin");
+    std::fs::write(&file, &data).unwrap();
+    let ca = lab.sluis_ca.to_str().unwrap();
+    for (flag, alpn) in [("--http1.1", "http/1.1"), ("--http2", "h2")] {
+        let out = curl(&[
+            "-v",
+            flag,
+            "-x",
+            &lab.proxy.url(),
+            "--cacert",
+            ca,
+            "https://secure.test/hello",
+        ])
+        .await;
+        let err = stderr(&out);
+        assert!(out.status.success(), "{flag}: {err}");
+        assert!(
+            err.contains("CN=sluis interception CA"),
+            "{flag}: not our leaf:\n{err}"
+        );
+        assert!(err.contains("subject: CN=secure.test"), "{flag}:\n{err}");
+        assert!(
+            err.contains(&format!("ALPN: server accepted {alpn}")),
+            "{flag}:\n{err}"
+        );
+
+        let out = curl(&[
+            flag,
+            "-x",
+            &lab.proxy.url(),
+            "--cacert",
+            ca,
+            "--data-binary",
+            &format!("@{}", file.display()),
+            "-H",
+            "Content-Type: application/octet-stream",
+            "https://secure.test/upload",
+        ])
+        .await;
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        let got = lab.origin.received().pop().unwrap();
+        assert_eq!(got.uri.path(), "/upload");
+        assert_eq!(got.body_len, data.len() as u64, "{flag}");
+        assert_eq!(got.body_sha256, sha256_hex(&data), "{flag}");
+        // The upstream side negotiates on its own: this origin offers h2, so it gets h2.
+        assert_eq!(got.version, http::Version::HTTP_2, "{flag}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_reaches_an_http1_only_origin() {
+    let lab = lab(&["old.test"], &[b"http/1.1"]).await;
+    let out = curl(&[
+        "-v",
+        "--http2",
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        lab.sluis_ca.to_str().unwrap(),
+        "https://old.test/x",
+    ])
+    .await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("ALPN: server accepted h2"), "{err}");
+    assert_eq!(
+        lab.origin.received().pop().unwrap().version,
+        http::Version::HTTP_11
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_leaf_names_the_host_and_is_signed_by_our_ca() {
+    let lab = lab(&["secure.test"], &[b"http/1.1"]).await;
+    let chain = leaf_chain_via_connect(&lab.proxy, "secure.test:443", Some("secure.test")).await;
+    let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).unwrap();
+    let san = leaf.subject_alternative_name().unwrap().unwrap();
+    let names: Vec<String> = san
+        .value
+        .general_names
+        .iter()
+        .map(|n| format!("{n}"))
+        .collect();
+    assert_eq!(names, ["DNSName(secure.test)"]);
+    let ca_pem = std::fs::read(&lab.sluis_ca).unwrap();
+    let (_, ca_pem) = x509_parser::pem::parse_x509_pem(&ca_pem).unwrap();
+    let ca = ca_pem.parse_x509().unwrap();
+    assert_eq!(leaf.issuer(), ca.subject());
+    assert!(!leaf.is_ca());
+    // Short-lived.
+    let lifetime = leaf.validity().not_after.timestamp() - leaf.validity().not_before.timestamp();
+    assert!(lifetime <= 8 * 86_400, "leaf valid {lifetime} s");
+
+    // No SNI and an IP address in the CONNECT: an IP SAN.
+    let chain = leaf_chain_via_connect(&lab.proxy, &lab.origin.addr.to_string(), None).await;
+    let (_, leaf) = x509_parser::parse_x509_certificate(&chain[0]).unwrap();
+    let san = leaf.subject_alternative_name().unwrap().unwrap();
+    assert_eq!(
+        san.value.general_names,
+        [x509_parser::extensions::GeneralName::IPAddress(&[
+            127, 0, 0, 1
+        ])]
+    );
+}
+
+/// Makes a CONNECT, then a TLS handshake that accepts any certificate, and returns the chain.
+async fn leaf_chain_via_connect(
+    proxy: &TestProxy,
+    authority: &str,
+    sni: Option<&str>,
+) -> Vec<Vec<u8>> {
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 128];
+    let n = s.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAll))
+        .with_no_client_auth();
+    config.enable_sni = sni.is_some();
+    let name =
+        rustls::pki_types::ServerName::try_from(sni.unwrap_or("127.0.0.1").to_owned()).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, s)
+        .await
+        .unwrap();
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_vec())
+        .collect()
+}
+
+/// Test-only verifier: accepts any server certificate so the test can look at it.
+#[derive(Debug)]
+struct AcceptAll;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAll {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// `sluis_tls_leaf_cache_lookups_total{result=...}` from a scrape.
+async fn leaf_lookups(proxy: &TestProxy, result: &str) -> u64 {
+    let text = crate::support::client::direct()
+        .get(format!("{}/metrics", proxy.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = format!("sluis_tls_leaf_cache_lookups_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaves_are_cached_and_minted_once_under_a_rush() {
+    let lab = lab(&["rush.test", "again.test"], &[b"http/1.1"]).await;
+    let ca = std::fs::read_to_string(&lab.sluis_ca).unwrap();
+    // 24 clients open their first connection to a new name at the same moment.
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let client = crate::support::reqwest_via(&lab.proxy.url(), &[&ca]);
+        tasks.push(tokio::spawn(async move {
+            client
+                .get("https://rush.test/")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        leaf_lookups(&lab.proxy, "miss").await,
+        1,
+        "minted more than once"
+    );
+    assert_eq!(leaf_lookups(&lab.proxy, "hit").await, 23);
+    // A second connection later: a cache hit, no new mint.
+    let out = curl(&[
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        lab.sluis_ca.to_str().unwrap(),
+        "https://rush.test/",
+    ])
+    .await;
+    assert!(out.status.success());
+    assert_eq!(leaf_lookups(&lab.proxy, "miss").await, 1);
+    assert_eq!(leaf_lookups(&lab.proxy, "hit").await, 24);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bypassed_hosts_keep_the_origins_own_certificate() {
+    let lab = lab(&["bypass.test"], &[b"http/1.1"]).await;
+    // Trusting only the origin's CA works only if the proxy did not intercept.
+    let out = curl(&[
+        "-v",
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        lab.origin_ca.to_str().unwrap(),
+        "https://bypass.test/b",
+    ])
+    .await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("issuer: CN=Origin Test CA"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_upstream_certificate_is_a_502_that_says_why() {
+    // The origin's CA is not given to the proxy.
+    let ca = TestCa::new("Unknown CA");
+    let origin = Origin::https(&ca.server_cert(&["shady.test"]), &[b"http/1.1"]).await;
+    let proxy = TestProxy::builder()
+        .policy_dir(&repo_path("tests/fixtures/policy/intercept-all"))
+        .resolve("shady.test", origin.addr)
+        .spawn()
+        .await;
+    let sluis_ca = proxy.workdir.path().join("certs/ca.pem");
+    let out = curl(&[
+        "-x",
+        &proxy.url(),
+        "--cacert",
+        sluis_ca.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        "https://shady.test/",
+    ])
+    .await;
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.ends_with("502"), "{body}");
+    assert!(body.contains("could not be verified"), "{body}");
+    assert!(body.contains("unknown authority"), "{body}");
+    assert_eq!(origin.requests_started(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_key_readable_by_others_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    // A CA made by the proxy itself, then loosened.
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::proxy::run_cli(&["ca", "init", "--dir", "certs"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = dir.path().join("certs/ca.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("sluis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[policy]\ndir = {}\n",
+            toml_string(repo_path("policies").to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    let out = crate::support::proxy::run_cli(&["run", "--config", "sluis.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ca.key") && err.contains("chmod 600"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_rejects_our_certificate_is_counted_and_named() {
+    let lab = lab(&["pinned.test"], &[b"http/1.1"]).await;
+    // curl trusting only the origin's CA refuses our leaf, as a pinning app would.
+    let out = curl(&[
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        lab.origin_ca.to_str().unwrap(),
+        "https://pinned.test/",
+    ])
+    .await;
+    assert!(!out.status.success());
+    lab.proxy
+        .wait_for_log("pinning warning", |v| {
+            v["host"] == "pinned.test"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("bypass list"))
+        })
+        .await;
+    let text = crate::support::client::direct()
+        .get(format!("{}/metrics", lab.proxy.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sluis_tls_handshakes_total{result=\"client_rejected\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_inside_an_intercepted_tunnel() {
+    let lab = lab(&["ws.test"], &[b"http/1.1"]).await;
+    let ca = std::fs::read(&lab.sluis_ca).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    {
+        use rustls::pki_types::pem::PemObject;
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+            roots.add(c.unwrap()).unwrap();
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut s = TcpStream::connect(lab.proxy.addr).await.unwrap();
+    s.write_all(b"CONNECT ws.test:443 HTTP/1.1\r\nHost: ws.test:443\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 128];
+    let n = s.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    let name = rustls::pki_types::ServerName::try_from("ws.test").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, s)
+        .await
+        .unwrap();
+    let (mut ws, res) = tokio_tungstenite::client_async("wss://ws.test/ws", tls)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 101);
+    for i in 0..3 {
+        ws.send(Message::text(format!("tls hello {i}")))
+            .await
+            .unwrap();
+        let echoed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed, Message::text(format!("tls hello {i}")));
+    }
+}
