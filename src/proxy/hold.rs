@@ -113,6 +113,13 @@ impl Tee {
     }
 }
 
+impl Drop for Tee {
+    /// A body cut off (or not read to its end) still reports what was seen.
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl Body for Tee {
     type Data = Bytes;
     type Error = BoxError;
@@ -127,6 +134,10 @@ impl Body for Tee {
                 if let (Some(data), Some(session)) = (frame.data_ref(), this.session.as_mut()) {
                     session.feed(data);
                     this.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                // A body of known length is not polled past its last frame.
+                if this.inner.is_end_stream() {
+                    this.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

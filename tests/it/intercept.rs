@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -7,51 +6,15 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::proxy::{repo_path, toml_string};
-use crate::support::{Origin, TestCa, TestProxy, curl, pseudo_random, sha256_hex};
+use crate::support::{Lab, Origin, TestCa, TestProxy, curl, pseudo_random, sha256_hex};
 
-/// An HTTPS origin with a certificate from a test-only CA (which the proxy trusts as its extra
-/// upstream bundle and clients never see), and a proxy that intercepts every tunnel.
-struct Lab {
-    origin: Origin,
-    proxy: TestProxy,
-    /// The proxy's interception CA: what clients trust.
-    sluis_ca: PathBuf,
-    /// The origin's CA: trusted by the proxy only.
-    origin_ca: PathBuf,
-}
-
+/// A lab whose proxy intercepts every tunnel but `bypass.test` and allows every request.
 async fn lab(names: &[&str], origin_alpn: &[&[u8]]) -> Lab {
-    lab_with(names, origin_alpn, |_| {}).await
-}
-
-async fn lab_with(
-    names: &[&str],
-    origin_alpn: &[&[u8]],
-    tweak: impl FnOnce(&mut crate::support::proxy::TestProxyBuilder),
-) -> Lab {
-    let ca = TestCa::new("Origin Test CA");
-    let origin = Origin::https(&ca.server_cert(names), origin_alpn).await;
-    let dir = tempfile::tempdir().unwrap();
-    let origin_ca = ca.write_pem(dir.path(), "origin-ca.pem");
-    let mut b = TestProxy::builder();
-    b.policy_dir(&repo_path("tests/fixtures/policy/intercept-all"))
-        .set(
-            "upstream",
-            "extra_ca",
-            &toml_string(origin_ca.to_str().unwrap()),
-        );
-    for name in names {
-        b.resolve(name, origin.addr);
-    }
-    tweak(&mut b);
-    let proxy = b.workdir(dir).spawn().await;
-    let sluis_ca = proxy.workdir.path().join("certs/ca.pem");
-    Lab {
-        origin,
-        proxy,
-        sluis_ca,
-        origin_ca,
-    }
+    Lab::builder(names)
+        .alpn(origin_alpn)
+        .policy(&repo_path("tests/fixtures/policy/intercept-all"))
+        .start()
+        .await
 }
 
 fn stderr(out: &std::process::Output) -> String {

@@ -15,11 +15,16 @@ mod forward;
 /// Who may use the proxy and where it may connect: client allow-list, SSRF guard, resolve
 /// overrides.
 mod guard;
+/// Inspected uploads end to end: encrypted files pass, clear ones and labels and BSNs are held
+/// back, encodings, monitor mode, the audit trail of files, spilling large bodies.
+mod inspect;
 /// TLS interception: leaves, ALPN on both sides, bypass, upstream verification, the CA key.
 mod intercept;
 /// Start-up and shutdown: config errors, graceful shutdown.
 mod lifecycle;
 /// Limits and malformed input: bad requests, slow clients, connection limit.
 mod limits;
+/// The shipped KSP policy end to end: blocks with pages, logged browsing, check and explain.
+mod policy;
 /// CONNECT tunnels and WebSocket upgrades.
 mod tunnel;

@@ -5,11 +5,13 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod lab;
 pub mod origin;
 pub mod pki;
 pub mod proxy;
 
 pub use client::{curl, reqwest_via};
+pub use lab::Lab;
 pub use origin::Origin;
 pub use pki::TestCa;
 pub use proxy::TestProxy;

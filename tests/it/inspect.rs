@@ -1,0 +1,289 @@
+use std::io::Write;
+use std::time::Duration;
+
+use crate::support::proxy::{repo_path, toml_string};
+use crate::support::{Lab, curl, eventually, pseudo_random, sha256_hex};
+
+fn fixture(rel: &str) -> String {
+    repo_path(&format!("tests/fixtures/{rel}"))
+        .display()
+        .to_string()
+}
+
+/// Uploads `file` as a form field to an external host, over HTTPS (intercepted) or plain HTTP.
+/// Returns the status and the body.
+async fn upload(lab: &Lab, tls: bool, file: &str) -> (u16, String) {
+    let url = if tls {
+        "https://partner.test/in"
+    } else {
+        "http://partner.test/in"
+    };
+    let out = curl(&[
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        lab.sluis_ca_str(),
+        "-F",
+        &format!("file=@{file}"),
+        "-F",
+        "note=quarterly figures",
+        "-w",
+        "\n%{http_code}",
+        url,
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_owned())
+}
+
+fn rule_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    v["rule"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_files_pass_and_unencrypted_ones_are_held_back_plain_and_intercepted() {
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    for tls in [false, true] {
+        let origin = if tls { &lab.origin } else { &lab.http };
+        for encrypted in [
+            "archives/zip-aes256.zip",
+            "archives/7z-aes-headers.7z",
+            "documents/pdf-user-aes256.pdf",
+            "documents/docx-agile.docx",
+            "documents/pgp-symmetric.gpg",
+            "documents/age-scrypt.age",
+        ] {
+            let before = origin.received().len();
+            let (code, body) = upload(&lab, tls, &fixture(encrypted)).await;
+            assert_eq!(code, 200, "{encrypted} (tls {tls}): {body}");
+            let got = origin.received();
+            assert_eq!(got.len(), before + 1);
+            let sent = std::fs::read(fixture(encrypted)).unwrap();
+            assert!(
+                got.last().unwrap().body_len > sent.len() as u64,
+                "the form reached the origin whole"
+            );
+        }
+        for (clear, rule) in [
+            ("text/prose.txt", "ksp-1.4-unencrypted-file"),
+            ("archives/zip-mixed.zip", "ksp-1.4-unencrypted-file"),
+            (
+                "documents/pdf-owner-only-aes256.pdf",
+                "ksp-1.4-unencrypted-file",
+            ),
+            ("archives/docx-msip.docx", "ksp-1.2-classified-file"),
+            ("text/bsn.csv", "ksp-privacy-4-bsn"),
+        ] {
+            let before = origin.requests_started();
+            let (code, body) = upload(&lab, tls, &fixture(clear)).await;
+            assert_eq!(code, 403, "{clear} (tls {tls}): {body}");
+            assert_eq!(rule_of(&body), rule, "{clear}: {body}");
+            assert_eq!(
+                origin.requests_started(),
+                before,
+                "{clear}: bytes reached the origin"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gzip_encoded_body_is_decoded_and_inspected() {
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    let csv = std::fs::read(fixture("text/bsn.csv")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&csv).unwrap();
+    let file = lab.proxy.workdir.path().join("bsn.csv.gz");
+    std::fs::write(&file, gz.finish().unwrap()).unwrap();
+    let out = curl(&[
+        "-x",
+        &lab.proxy.url(),
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Encoding: gzip",
+        "-H",
+        "Content-Type: text/csv",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        "-w",
+        "\n%{http_code}",
+        "http://partner.test/export/klanten.csv",
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "403", "{text}");
+    assert_eq!(rule_of(body), "ksp-privacy-4-bsn");
+    assert_eq!(lab.http.requests_started(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_event_describes_the_files_without_their_content() {
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    let (code, body) = upload(&lab, true, &fixture("text/bsn.csv")).await;
+    assert_eq!(code, 403);
+    let incident = serde_json::from_str::<serde_json::Value>(&body).unwrap()["incident"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the event", Duration::from_secs(10), || {
+        lab.audit_events()
+            .iter()
+            .any(|e| e["event"]["id"] == incident.as_str())
+    })
+    .await;
+    let events = lab.audit_events();
+    let e = events
+        .iter()
+        .find(|e| e["event"]["id"] == incident.as_str())
+        .unwrap();
+    let file = &e["sluis"]["files"][0];
+    assert_eq!(file["name"], "bsn.csv");
+    assert_eq!(file["type"], "csv");
+    assert_eq!(file["encrypted"], false);
+    assert_eq!(
+        file["hash"]["sha256"],
+        sha256_hex(&std::fs::read(fixture("text/bsn.csv")).unwrap())
+    );
+    assert!(file["detections"]["bsn"].as_u64().unwrap() >= 10, "{file}");
+    assert_eq!(
+        file["fingerprints"]["bsn"].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    // Neither a BSN nor the form's text is in the log.
+    let log = std::fs::read_to_string(lab.proxy.workdir.path().join("audit/audit.log")).unwrap();
+    let csv = std::fs::read_to_string(fixture("text/bsn.csv")).unwrap();
+    for number in csv
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| n.len() == 9)
+    {
+        assert!(!log.contains(number), "a BSN leaked into the audit log");
+    }
+    assert!(!log.contains("quarterly figures"));
+
+    // The investigator's question: did this BSN leave? `sluis audit find` answers from the
+    // fingerprints.
+    let bsn = csv
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|n| n.len() == 9)
+        .unwrap();
+    let spaced = format!("{} {} {}", &bsn[..3], &bsn[3..6], &bsn[6..]);
+    let out = crate::support::proxy::run_cli(
+        &[
+            "audit",
+            "find",
+            "--value",
+            &spaced,
+            "--kind",
+            "bsn",
+            "--key-file",
+            "secrets/fingerprint.key",
+            "audit/audit.log",
+        ],
+        lab.proxy.workdir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&incident));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn monitor_mode_streams_and_logs_a_would_block() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_path("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The whole policy in monitor mode.
+            let text = text.replace("mode = \"enforce\"", "mode = \"monitor\"");
+            std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let lab = Lab::builder(&["partner.test"])
+        .policy(dir.path())
+        .start()
+        .await;
+    let (code, _) = upload(&lab, true, &fixture("text/prose.txt")).await;
+    assert_eq!(code, 200, "monitor mode must not block");
+    assert_eq!(lab.origin.received().len(), 1);
+    eventually("the would-block", Duration::from_secs(10), || {
+        lab.audit_events()
+            .iter()
+            .any(|e| e["sluis"]["would_block"] == true)
+    })
+    .await;
+    let e = lab
+        .audit_events()
+        .into_iter()
+        .find(|e| e["sluis"]["would_block"] == true)
+        .unwrap();
+    assert_eq!(e["rule"]["id"], "ksp-1.4-unencrypted-file");
+    assert_eq!(e["sluis"]["mode"], "monitor");
+    assert_eq!(e["sluis"]["files"][0]["name"], "prose.txt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_held_upload_spills_encrypted_and_memory_stays_bounded() {
+    const SIZE: usize = 200 << 20;
+    let lab = Lab::builder(&["partner.test"])
+        .tweak(|b| {
+            b.set("inspect", "request_memory", "\"2MiB\"");
+        })
+        .start()
+        .await;
+    let spool = lab.proxy.workdir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    // Printable text is inspected (labels, BSNs) and held, not blocked as a file.
+    let data: Vec<u8> = pseudo_random(SIZE, 9)
+        .iter()
+        .map(|b| b"abcdefghij klmnopqrstuvwxyz\n"[(*b as usize) % 28])
+        .collect();
+    let file = lab.proxy.workdir.path().join("big.txt");
+    std::fs::write(&file, &data).unwrap();
+    let out = curl(&[
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        lab.sluis_ca_str(),
+        "-H",
+        "Expect:",
+        "-H",
+        "Content-Type: text/plain",
+        "-T",
+        file.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "https://partner.test/big.txt",
+    ])
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = lab.origin.received().pop().unwrap();
+    assert_eq!(got.body_len, SIZE as u64);
+    assert_eq!(got.body_sha256, sha256_hex(&data));
+    let peak = lab.proxy.peak_rss_bytes();
+    assert!(
+        peak < 64 << 20,
+        "peak RSS {} MiB while holding a {} MiB body",
+        peak >> 20,
+        SIZE >> 20
+    );
+    let _ = toml_string("");
+}
