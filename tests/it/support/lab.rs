@@ -19,11 +19,14 @@ pub struct Lab {
     pub origin_ca: PathBuf,
 }
 
+/// A change to the proxy's config before it starts.
+type Tweak = Box<dyn FnOnce(&mut TestProxyBuilder)>;
+
 pub struct LabBuilder {
     names: Vec<String>,
     alpn: Vec<Vec<u8>>,
     policy: PathBuf,
-    tweaks: Vec<Box<dyn FnOnce(&mut TestProxyBuilder)>>,
+    tweaks: Vec<Tweak>,
 }
 
 impl Lab {
