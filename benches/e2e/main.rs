@@ -20,22 +20,21 @@ mod origin;
 mod pki;
 mod procfs;
 mod report;
+mod runner;
 mod sluis;
 mod workload;
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::body::Payload;
-use crate::client::Endpoint;
 use crate::measure::{Bench, Settings};
-use crate::opts::{Intercept, Opts};
+use crate::opts::Opts;
 use crate::origin::Origin;
 use crate::pki::Ca;
 use crate::report::{Record, RunInfo};
 use crate::sluis::{Sluis, SluisSetup};
-use crate::workload::{Network, TUNNEL_HOST, UPLOAD_HOST, Via, Workload};
+use crate::workload::{Network, TUNNEL_HOST, UPLOAD_HOST};
 
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -100,6 +99,7 @@ fn run(mut opts: Opts) -> Result<bool, Error> {
     let origin_ca_files = origin_ca.write(&run_dir, "origin-ca")?;
     let proxy_ca_files = proxy_ca.write(&run_dir, "proxy-ca")?;
     let mut sluis = Sluis::start(&SluisSetup {
+        bin: &opts.sluis_bin,
         run_dir: &run_dir,
         origin_ca: &origin_ca_files.cert,
         proxy_ca_cert: &proxy_ca_files.cert,
@@ -137,9 +137,11 @@ fn run(mut opts: Opts) -> Result<bool, Error> {
         template,
     };
     let jsonl = opts.out.join(format!("{stamp}.jsonl"));
-    let (records, skipped) = client_rt.block_on(run_all(&bench, &opts, &mut sluis, &jsonl))?;
+    let (records, skipped) =
+        client_rt.block_on(runner::run_all(&bench, &opts, &mut sluis, &jsonl))?;
 
-    let markdown = report::markdown(&info, &records, &skipped);
+    let summary = report::summarize(&records);
+    let markdown = report::markdown(&info, &summary, &skipped);
     println!("{markdown}");
     std::fs::write(opts.out.join(format!("{stamp}.md")), &markdown)?;
     eprintln!(
@@ -162,97 +164,17 @@ fn run(mut opts: Opts) -> Result<bool, Error> {
     Ok(clean && complete)
 }
 
-/// Every chosen workload, direct then through sluis; records are written as they come.
-async fn run_all(
-    bench: &Bench,
-    opts: &Opts,
-    sluis: &mut Sluis,
-    jsonl: &Path,
-) -> Result<(Vec<Record>, Vec<(Workload, String)>), Error> {
-    let intercepting = match opts.intercept {
-        Intercept::Off => Err("interception off (--intercept off)".to_owned()),
-        Intercept::On => Ok(()),
-        Intercept::Auto => probe_interception(bench).await,
-    };
-    let mut records = Vec::new();
-    let mut skipped = Vec::new();
-    for &w in &opts.workloads {
-        if let (true, Err(why)) = (w.intercepted(), &intercepting) {
-            skipped.push((w, why.clone()));
-            continue;
-        }
-        let sides: &[Via] = if w == Workload::Idle {
-            &[Via::Sluis]
-        } else {
-            &[Via::Direct, Via::Sluis]
-        };
-        let mut direct_headline = None;
-        for &via in sides {
-            if !sluis.alive() {
-                return Err(format!(
-                    "sluis died before {} {}; see {}",
-                    w.name(),
-                    via.name(),
-                    sluis.log.display()
-                )
-                .into());
-            }
-            let mut record = bench.run(w, via).await;
-            match via {
-                Via::Direct => direct_headline = Some(record.headline),
-                Via::Sluis => {
-                    record.ratio = direct_headline
-                        .filter(|d| *d > 0.0)
-                        .map(|d| record.headline / d)
-                }
-            }
-            eprintln!("{}", progress_line(&record));
-            record.append_to(jsonl)?;
-            records.push(record);
-        }
-    }
-    Ok((records, skipped))
-}
-
-/// Does sluis intercept TLS for the upload host? One CONNECT and a handshake that trusts only
-/// the interception CA tell: a tunnel would show the origin's certificate instead.
-async fn probe_interception(bench: &Bench) -> Result<(), String> {
-    let endpoint: Endpoint = Workload::W4.endpoint(Via::Sluis, &bench.net);
-    match tokio::time::timeout(Duration::from_secs(10), endpoint.connect()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!(
-            "sluis does not intercept {UPLOAD_HOST} (a handshake trusting only the interception CA failed: {e})"
-        )),
-        Err(_) => Err("the interception probe timed out".to_owned()),
-    }
-}
-
-fn progress_line(r: &Record) -> String {
-    let cpu = match (r.sluis_cpu_ms_per_1k_req, r.sluis_cpu_s_per_gb) {
-        (Some(ms), _) => format!(", sluis {ms:.1} CPU-ms/1k req"),
-        (None, Some(s)) => format!(", sluis {s:.2} CPU-s/GB"),
-        _ => String::new(),
-    };
-    format!(
-        "[{} {}] ok {} fail {} | {:.0} req/s {:.1} MB/s | p50 {:.2} p99 {:.2} ms{cpu}{}",
-        r.workload,
-        r.via,
-        r.ok,
-        r.failures,
-        r.req_per_s,
-        r.mb_per_s,
-        r.p50_ms,
-        r.p99_ms,
-        r.first_error
-            .as_deref()
-            .map(|e| format!(" | first error: {e}"))
-            .unwrap_or_default()
-    )
-}
-
 fn settings_line(opts: &Opts) -> String {
+    let reps = if opts.reps > 1 {
+        format!(
+            " {} repetitions, sides alternating; figures are the median repetition, ratios the median ratio.",
+            opts.reps
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} s measured per workload after {} s warm-up, {} connections, W5/W5t {} MiB, IDLE {} connections.",
+        "{} s measured per workload after {} s warm-up, {} connections, W5/W5t {} MiB, IDLE {} connections.{reps}",
         opts.duration.as_secs_f64(),
         opts.warmup.as_secs_f64(),
         opts.conns,

@@ -29,6 +29,9 @@ struct Args {
     /// Seconds of load before the measured window (default 1).
     #[arg(long)]
     warmup: Option<f64>,
+    /// Repetitions; the sides alternate and the table shows medians (default 1; full 3).
+    #[arg(long)]
+    reps: Option<usize>,
     /// Client connections for W1-W4c (default 32).
     #[arg(long)]
     conns: Option<usize>,
@@ -45,6 +48,9 @@ struct Args {
     /// TOML file merged over the generated sluis config (e.g. interception or policy keys).
     #[arg(long)]
     sluis_config: Option<PathBuf>,
+    /// Another sluis binary to measure instead of this checkout's (A/B of two builds).
+    #[arg(long)]
+    sluis_bin: Option<PathBuf>,
     /// Policy directory for sluis (default: the repository's policies/).
     #[arg(long)]
     policy_dir: Option<PathBuf>,
@@ -70,11 +76,13 @@ pub(crate) struct Opts {
     pub(crate) workloads: Vec<Workload>,
     pub(crate) duration: Duration,
     pub(crate) warmup: Duration,
+    pub(crate) reps: usize,
     pub(crate) conns: usize,
     pub(crate) large_bytes: u64,
     pub(crate) idle_conns: usize,
     pub(crate) intercept: Intercept,
     pub(crate) sluis_config: Option<PathBuf>,
+    pub(crate) sluis_bin: PathBuf,
     pub(crate) policy_dir: PathBuf,
     pub(crate) out: PathBuf,
     /// Smoke runs fail on anything short of a clean pass; they are a test.
@@ -104,6 +112,7 @@ impl Opts {
             workloads: parse_workloads(&names)?,
             duration: secs(args.duration, "DURATION", if full { 15.0 } else { 5.0 })?,
             warmup: secs(args.warmup, "WARMUP", 1.0)?,
+            reps: num(args.reps, "REPS", if full { 3 } else { 1 })?.max(1),
             conns: num(args.conns, "CONNS", 32)?,
             large_bytes: match large {
                 Some(text) => parse_size(&text)?,
@@ -125,6 +134,10 @@ impl Opts {
             sluis_config: args
                 .sluis_config
                 .or_else(|| env("SLUIS_CONFIG").map(PathBuf::from)),
+            sluis_bin: args
+                .sluis_bin
+                .or_else(|| env("SLUIS_BIN").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sluis"))),
             policy_dir: args
                 .policy_dir
                 .or_else(|| env("POLICY_DIR").map(PathBuf::from))
@@ -144,11 +157,13 @@ impl Opts {
             workloads: Workload::ALL.to_vec(),
             duration: Duration::from_millis(400),
             warmup: Duration::from_millis(200),
+            reps: 1,
             conns: 4,
             large_bytes: 8 << 20,
             idle_conns: 64,
             intercept: Intercept::Auto,
             sluis_config: env("SLUIS_CONFIG").map(PathBuf::from),
+            sluis_bin: PathBuf::from(env!("CARGO_BIN_EXE_sluis")),
             policy_dir: default_policy_dir(),
             out: default_out().join("smoke"),
             strict: true,

@@ -22,6 +22,8 @@ pub(crate) struct Record {
     pub(crate) mode: String,
     pub(crate) workload: &'static str,
     pub(crate) via: &'static str,
+    /// Repetition (1, 2, ...); in a summary, the number of repetitions.
+    pub(crate) rep: usize,
     pub(crate) conns: usize,
     pub(crate) window_s: f64,
     pub(crate) ok: u64,
@@ -52,7 +54,8 @@ pub(crate) struct Record {
     pub(crate) machine_busy: f64,
     /// The workload's headline figure (req/s, MB/s, conn/s or MiB).
     pub(crate) headline: f64,
-    /// sluis's headline divided by direct's (throughput workloads only).
+    /// sluis's headline divided by direct's in the same repetition; in a summary, the median
+    /// of those ratios.
     pub(crate) ratio: Option<f64>,
 }
 
@@ -82,6 +85,37 @@ impl Record {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// One record per workload and side: the repetition with the median headline (so its figures
+/// belong together), the median of the per-repetition ratios, failures summed over all.
+pub(crate) fn summarize(records: &[Record]) -> Vec<Record> {
+    let mut keys: Vec<(&str, &str)> = records.iter().map(|r| (r.workload, r.via)).collect();
+    keys.dedup();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for key in keys {
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let mut group: Vec<&Record> = records
+            .iter()
+            .filter(|r| (r.workload, r.via) == key)
+            .collect();
+        group.sort_by(|a, b| a.headline.total_cmp(&b.headline));
+        let Some(mid) = group.get(group.len() / 2) else {
+            continue;
+        };
+        let mut ratios: Vec<f64> = group.iter().filter_map(|r| r.ratio).collect();
+        ratios.sort_by(f64::total_cmp);
+        let mut summary = (*mid).clone();
+        summary.ratio = ratios.get(ratios.len() / 2).copied();
+        summary.failures = group.iter().map(|r| r.failures).sum();
+        summary.rep = group.len();
+        out.push(summary);
+    }
+    out
+}
 
 pub(crate) fn mib(bytes: Option<u64>) -> Option<f64> {
     bytes.map(|b| b as f64 / MIB)

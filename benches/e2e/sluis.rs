@@ -15,6 +15,7 @@ use crate::Error;
 
 /// What the config is made from.
 pub(crate) struct SluisSetup<'a> {
+    pub(crate) bin: &'a Path,
     pub(crate) run_dir: &'a Path,
     pub(crate) origin_ca: &'a Path,
     pub(crate) proxy_ca_cert: &'a Path,
@@ -44,7 +45,7 @@ impl Sluis {
         std::fs::write(&config, config_text(setup)?)?;
         let log = setup.run_dir.join("sluis.log");
         let stderr = std::fs::File::create(&log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_sluis"))
+        let child = Command::new(setup.bin)
             .arg("run")
             .arg("--config")
             .arg(&config)
@@ -54,7 +55,7 @@ impl Sluis {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", env!("CARGO_BIN_EXE_sluis")))?;
+            .map_err(|e| format!("cannot start {}: {e}", setup.bin.display()))?;
         let pid = child.id();
         let mut sluis = Self {
             child,
