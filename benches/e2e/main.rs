@@ -104,7 +104,8 @@ fn run(mut opts: Opts) -> Result<bool, Error> {
         origin_ca: &origin_ca_files.cert,
         proxy_ca_cert: &proxy_ca_files.cert,
         proxy_ca_key: &proxy_ca_files.key,
-        hosts: &[UPLOAD_HOST, TUNNEL_HOST],
+        inspect_host: UPLOAD_HOST,
+        tunnel_host: TUNNEL_HOST,
         policy_dir: &opts.policy_dir,
         extra: opts.sluis_config.as_deref(),
     })?;
@@ -133,6 +134,7 @@ fn run(mut opts: Opts) -> Result<bool, Error> {
             duration: opts.duration,
             large_bytes: opts.large_bytes,
             idle_conns: opts.idle_conns,
+            idle_hold: opts.idle_hold,
         },
         template,
     };
@@ -174,12 +176,13 @@ fn settings_line(opts: &Opts) -> String {
         String::new()
     };
     format!(
-        "{} s measured per workload after {} s warm-up, {} connections, W5/W5t {} MiB, IDLE {} connections.{reps}",
+        "{} s measured per workload after {} s warm-up, {} connections, W5/W5t {} MiB, IDLE {} connections held {} s.{reps}",
         opts.duration.as_secs_f64(),
         opts.warmup.as_secs_f64(),
         opts.conns,
         opts.large_bytes >> 20,
-        opts.idle_conns
+        opts.idle_conns,
+        opts.idle_hold.as_secs_f64()
     )
 }
 

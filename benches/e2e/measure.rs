@@ -18,8 +18,6 @@ use crate::workload::{Headline, Network, Via, Workload};
 /// Longest a 1 MiB exchange may take; longest the single large upload may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(900);
-/// Idle connections wait this long before the proxy's memory is read.
-const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
 /// How long and how hard.
 #[derive(Debug, Clone)]
@@ -29,6 +27,8 @@ pub(crate) struct Settings {
     pub(crate) duration: Duration,
     pub(crate) large_bytes: u64,
     pub(crate) idle_conns: usize,
+    /// How long the idle connections stay idle before memory is read and they are probed.
+    pub(crate) idle_hold: Duration,
 }
 
 /// Everything a workload run needs.
@@ -184,7 +184,7 @@ impl Bench {
             &self.payload,
             self.settings.idle_conns,
             self.sluis_pid,
-            IDLE_SETTLE,
+            self.settings.idle_hold,
         )
         .await;
         let after = Snapshot::take(Some(self.sluis_pid), &self.origin);

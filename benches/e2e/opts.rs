@@ -41,11 +41,15 @@ struct Args {
     /// Connections for IDLE (default 10000).
     #[arg(long)]
     idle_conns: Option<usize>,
+    /// Seconds the IDLE connections stay idle before they are measured and probed (default 2;
+    /// full 15, longer than sluis's header_read_timeout).
+    #[arg(long)]
+    idle_hold: Option<f64>,
     /// W4, W4b, W4c, W5t: run them if a probe shows sluis intercepts (auto), always (on:
     /// failures count), or never (off).
     #[arg(long, value_enum)]
     intercept: Option<Intercept>,
-    /// TOML file merged over the generated sluis config (e.g. interception or policy keys).
+    /// TOML file merged over the generated sluis config (default: benches/e2e/intercept.toml).
     #[arg(long)]
     sluis_config: Option<PathBuf>,
     /// Another sluis binary to measure instead of this checkout's (A/B of two builds).
@@ -80,6 +84,7 @@ pub(crate) struct Opts {
     pub(crate) conns: usize,
     pub(crate) large_bytes: u64,
     pub(crate) idle_conns: usize,
+    pub(crate) idle_hold: Duration,
     pub(crate) intercept: Intercept,
     pub(crate) sluis_config: Option<PathBuf>,
     pub(crate) sluis_bin: PathBuf,
@@ -120,6 +125,7 @@ impl Opts {
                 None => 256 << 20,
             },
             idle_conns: num(args.idle_conns, "IDLE_CONNS", 10_000)?,
+            idle_hold: secs(args.idle_hold, "IDLE_HOLD", if full { 15.0 } else { 2.0 })?,
             intercept: match args.intercept {
                 Some(i) => i,
                 None => match env("INTERCEPT").as_deref() {
@@ -133,7 +139,8 @@ impl Opts {
             },
             sluis_config: args
                 .sluis_config
-                .or_else(|| env("SLUIS_CONFIG").map(PathBuf::from)),
+                .or_else(|| env("SLUIS_CONFIG").map(PathBuf::from))
+                .or_else(default_sluis_config),
             sluis_bin: args
                 .sluis_bin
                 .or_else(|| env("SLUIS_BIN").map(PathBuf::from))
@@ -161,8 +168,11 @@ impl Opts {
             conns: 4,
             large_bytes: 8 << 20,
             idle_conns: 64,
+            idle_hold: Duration::from_millis(500),
             intercept: Intercept::Auto,
-            sluis_config: env("SLUIS_CONFIG").map(PathBuf::from),
+            sluis_config: env("SLUIS_CONFIG")
+                .map(PathBuf::from)
+                .or_else(default_sluis_config),
             sluis_bin: PathBuf::from(env!("CARGO_BIN_EXE_sluis")),
             policy_dir: default_policy_dir(),
             out: default_out().join("smoke"),
@@ -224,6 +234,12 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, Error> {
         .map_err(|_| format!("{text:?} is not a size (bytes, KiB, MiB, GiB)"))?;
     n.checked_mul(1 << shift)
         .ok_or_else(|| format!("{text:?} is too large").into())
+}
+
+/// The interception settings kept beside the bench, if present.
+fn default_sluis_config() -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/e2e/intercept.toml");
+    path.exists().then_some(path)
 }
 
 fn default_policy_dir() -> PathBuf {

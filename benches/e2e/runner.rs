@@ -1,7 +1,7 @@
 //! The order of a run: every repetition runs every chosen workload, direct and through sluis,
-//! one instance of sluis for the whole run (as the peers harness does per repetition). The
-//! two sides alternate (direct first in odd repetitions, sluis first in even ones), so a machine
-//! that drifts during the run hits both alike.
+//! one instance of sluis for the whole run (as the peers harness does per repetition), and IDLE
+//! once at the end. The two sides alternate (direct first in odd repetitions, sluis first in
+//! even ones), so a machine that drifts during the run hits both alike.
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,6 +37,10 @@ pub(crate) async fn run_all(
             _ => chosen.push(w),
         }
     }
+    // IDLE runs once, last: the allocator keeps much of what 10,000 connections used, which
+    // would inflate every later reading of the proxy's memory.
+    let idle = chosen.contains(&Workload::Idle);
+    chosen.retain(|w| *w != Workload::Idle);
     let mut records = Vec::new();
     for rep in 1..=opts.reps {
         for &w in &chosen {
@@ -46,6 +50,13 @@ pub(crate) async fn run_all(
             }
             records.extend(pair);
         }
+    }
+    if idle {
+        let pair = run_pair(bench, sluis, Workload::Idle, 1).await?;
+        for record in &pair {
+            record.append_to(jsonl)?;
+        }
+        records.extend(pair);
     }
     Ok((records, skipped))
 }

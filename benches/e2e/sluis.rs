@@ -20,10 +20,13 @@ pub(crate) struct SluisSetup<'a> {
     pub(crate) origin_ca: &'a Path,
     pub(crate) proxy_ca_cert: &'a Path,
     pub(crate) proxy_ca_key: &'a Path,
-    /// Host names to resolve to 127.0.0.1 (the origin's ports are kept).
-    pub(crate) hosts: &'a [&'a str],
+    /// The host sluis should intercept and the one it should tunnel; both resolve to
+    /// 127.0.0.1 (the origin's ports are kept).
+    pub(crate) inspect_host: &'a str,
+    pub(crate) tunnel_host: &'a str,
     pub(crate) policy_dir: &'a Path,
-    /// A TOML file merged over the generated config (its values win).
+    /// A TOML file merged over the generated config (its values win), with `@INSPECT_HOST@`
+    /// and `@TUNNEL_HOST@` replaced.
     pub(crate) extra: Option<&'a Path>,
 }
 
@@ -153,10 +156,8 @@ pub(crate) fn config_text(setup: &SluisSetup<'_>) -> Result<String, Error> {
             ("extra_ca", path(setup.origin_ca)),
         ],
     );
-    let resolve = setup
-        .hosts
-        .iter()
-        .map(|h| ((*h).to_owned(), s("127.0.0.1")));
+    let hosts = [setup.inspect_host, setup.tunnel_host];
+    let resolve = hosts.iter().map(|h| ((*h).to_owned(), s("127.0.0.1")));
     config.insert("resolve".into(), Value::Table(resolve.collect()));
     section(
         &mut config,

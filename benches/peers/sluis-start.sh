@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 bin="${SLUIS_BIN:-$repo/target/release/sluis}"
-extra="${SLUIS_EXTRA_CONFIG:-$here/sluis-intercept.toml}"
+extra="${SLUIS_EXTRA_CONFIG:-$repo/benches/e2e/intercept.toml}"
 policy_dir="${SLUIS_POLICY_DIR:-$repo/policies}"
 : "${BENCH_PORT:?}" "${BENCH_RUN_DIR:?}" "${BENCH_ORIGIN_CA:?}" "${BENCH_PROXY_CA_CERT:?}"
 : "${BENCH_PROXY_CA_KEY:?}" "${BENCH_INSPECT_HOST:?}" "${BENCH_TUNNEL_HOST:?}"
