@@ -247,7 +247,7 @@ fn headline_text(w: Workload, r: &Record) -> String {
                 "{} conns, {} still open after {} s: RSS {} MiB (+{} MiB, {} KiB/conn)",
                 num(opened as f64, 0),
                 num(kept as f64, 0),
-                num(r.idle_hold_s, 0),
+                r.idle_hold_s,
                 num(after, 1),
                 num(after - before, 1),
                 num(per_conn, 1)
