@@ -1,40 +1,93 @@
-//! Idle detection for connections: an IO wrapper stamps the time of the last byte moved, and a
-//! watchdog compares it with the idle timeout. Stamping is one relaxed atomic store per read or
-//! write call, cheaper than resetting a timer on every call.
+//! Timeouts for client connections: an IO wrapper stamps the time of the last byte moved and
+//! when the head of the next request began to arrive, and a watchdog (`listener::drive`)
+//! compares them with the header and idle timeouts. Stamping is a relaxed atomic store per read
+//! or write call, cheaper than resetting a timer on every call.
+//!
+//! The two timeouts are kept apart on purpose: a keep-alive connection may sit idle for the idle
+//! timeout, but once a request head starts to arrive it must complete within the (shorter)
+//! header timeout, so a slow client cannot hold a slot by trickling a head.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// When a connection last moved a byte.
+/// When a connection last moved a byte, and whether a request head is on its way.
 #[derive(Debug)]
 pub(crate) struct Activity {
     origin: Instant,
     last_ms: AtomicU64,
+    /// When the first byte of the next request head arrived, in ms since `origin` plus one;
+    /// 0 = no head is arriving.
+    head_since: AtomicU64,
+    /// Requests between head and end of response.
+    in_flight: AtomicUsize,
 }
 
+/// Marks a request as in flight until dropped (when its response has been sent).
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Activity>);
+
 impl Activity {
+    /// A new connection: its first request head is expected from now on.
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             origin: Instant::now(),
             last_ms: AtomicU64::new(0),
+            head_since: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
     pub(crate) fn touch(&self) {
-        let ms = self.origin.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Bytes arrived from the client: with no request in flight, they start a request head.
+    fn read(&self) {
+        let now = self.now_ms();
+        self.last_ms.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ =
+                self.head_since
+                    .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// A request head is complete; the request is in flight until the guard drops.
+    pub(crate) fn request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_since.store(0, Ordering::Relaxed);
+        InFlight(self.clone())
     }
 
     /// The instant `idle` after the last activity.
     pub(crate) fn deadline(&self, idle: Duration) -> Instant {
         self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
+    }
+
+    /// The instant a request head that is arriving must be complete by, if one is arriving.
+    pub(crate) fn head_deadline(&self, timeout: Duration) -> Option<Instant> {
+        match self.head_since.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(self.origin + Duration::from_millis(since - 1) + timeout),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
     }
 }
 
@@ -61,7 +114,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ActivityIo<T> {
         let before = buf.filled().len();
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() != before {
-            this.activity.touch();
+            this.activity.read();
         }
         res
     }

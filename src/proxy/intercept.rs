@@ -15,7 +15,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::proxy::Proxy;
 use crate::proxy::idle::{Activity, ActivityIo};
-use crate::proxy::listener::{Drain, drive, http1_builder};
+use crate::proxy::listener::{Drain, Timeouts, drive, http1_builder};
 use crate::proxy::rewind::Rewind;
 use crate::proxy::service::{self, Conn};
 use crate::proxy::target::Target;
@@ -59,13 +59,11 @@ where
     match classify(first[0]) {
         Carried::Tls => serve_tls(proxy, outer, target, io, activity).await,
         Carried::PlainHttp => {
-            let inner = inner_conn(
-                &outer,
-                Target {
-                    tls: false,
-                    ..target
-                },
-            );
+            let plain = Target {
+                tls: false,
+                ..target
+            };
+            let inner = inner_conn(&outer, plain, &activity);
             serve_http1(&proxy, inner, TokioIo::new(io), &activity).await;
         }
         Carried::Other => {
@@ -131,7 +129,7 @@ async fn serve_tls<I>(
     };
     proxy.observe_tls_handshake("ok");
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let inner = inner_conn(&outer, target);
+    let inner = inner_conn(&outer, target, &activity);
     let io = TokioIo::new(tls);
     if h2 {
         serve_http2(&proxy, inner, io, &activity).await;
@@ -160,8 +158,9 @@ fn handshake_failed(proxy: &Proxy, target: &Target, sni: Option<&str>, err: &std
     }
 }
 
-fn inner_conn(outer: &Conn, target: Target) -> Arc<Conn> {
+fn inner_conn(outer: &Conn, target: Target, activity: &Arc<Activity>) -> Arc<Conn> {
     Arc::new(Conn {
+        activity: activity.clone(),
         client: outer.client,
         intercepted: Some(target),
         _permit: outer._permit.clone(),
@@ -183,7 +182,7 @@ where
     drive(
         served,
         activity,
-        proxy.settings.idle_timeout,
+        proxy.settings.http1_timeouts(),
         &proxy.shutdown,
     )
     .await;
@@ -202,13 +201,11 @@ where
         .timer(TokioTimer::new())
         .max_header_list_size(proxy.settings.max_header_bytes as u32);
     let served = builder.serve_connection(io, svc);
-    drive(
-        served,
-        activity,
-        proxy.settings.idle_timeout,
-        &proxy.shutdown,
-    )
-    .await;
+    let timeouts = Timeouts {
+        idle: proxy.settings.idle_timeout,
+        head: None,
+    };
+    drive(served, activity, timeouts, &proxy.shutdown).await;
 }
 
 impl<I, S, B> Drain for http2::Connection<I, S, TokioExecutor>

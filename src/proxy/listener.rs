@@ -57,6 +57,7 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
             continue;
         };
         let conn = Arc::new(Conn {
+            activity: Activity::new(),
             client: peer,
             intercepted: None,
             _permit: Some(Arc::new(permit)),
@@ -76,7 +77,7 @@ async fn serve_client(
     conn: Arc<Conn>,
     shutdown: CancellationToken,
 ) {
-    let activity = Activity::new();
+    let activity = conn.activity.clone();
     let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
     let svc = {
         let (proxy, conn) = (proxy.clone(), conn.clone());
@@ -85,13 +86,21 @@ async fn serve_client(
     let served = http1_builder(&proxy)
         .serve_connection(io, svc)
         .with_upgrades();
-    drive(served, &activity, proxy.settings.idle_timeout, &shutdown).await;
+    drive(
+        served,
+        &activity,
+        proxy.settings.http1_timeouts(),
+        &shutdown,
+    )
+    .await;
 }
 
 pub(crate) fn http1_builder(proxy: &Proxy) -> http1::Builder {
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
-        .header_read_timeout(proxy.settings.header_read_timeout)
+        // Our watchdog (`drive`) times request heads; hyper's timer would also run between
+        // requests and cut idle keep-alive connections at the header timeout.
+        .header_read_timeout(None)
         .max_header_size(proxy.settings.max_header_bytes)
         .keep_alive(true);
     b
@@ -115,13 +124,25 @@ where
     }
 }
 
-/// Runs a served connection to its end. On shutdown, or after `idle` with no byte moved, it is
-/// asked to finish its exchange and close; after a further idle period it is dropped, so a
-/// stalled client cannot hold its slot forever.
+/// The timeouts a served connection runs under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    /// No byte moved for this long: finish the exchange and close; after another such period,
+    /// drop.
+    pub(crate) idle: std::time::Duration,
+    /// A request head that has started to arrive must be complete within this; `None` for
+    /// protocols where the idea does not apply (h2 multiplexes heads with other frames).
+    pub(crate) head: Option<std::time::Duration>,
+}
+
+/// Runs a served connection to its end. On shutdown it is asked to finish its exchange and
+/// close. A request head that does not complete within the header timeout drops the
+/// connection; a connection with no traffic for the idle timeout is asked to close, and dropped
+/// after a further idle period, so a stalled client cannot hold its slot forever.
 pub(crate) async fn drive<C: Drain>(
     conn: C,
     activity: &Activity,
-    idle: std::time::Duration,
+    timeouts: Timeouts,
     shutdown: &CancellationToken,
 ) where
     C::Output: Into<Result<(), hyper::Error>>,
@@ -129,6 +150,9 @@ pub(crate) async fn drive<C: Drain>(
     tokio::pin!(conn);
     let mut draining = false;
     loop {
+        let idle_at = activity.deadline(timeouts.idle);
+        let head_at = timeouts.head.and_then(|t| activity.head_deadline(t));
+        let wake = head_at.map_or(idle_at, |h| h.min(idle_at));
         tokio::select! {
             res = conn.as_mut() => {
                 if let Err(e) = res.into() {
@@ -140,8 +164,15 @@ pub(crate) async fn drive<C: Drain>(
                 conn.as_mut().drain();
                 draining = true;
             }
-            () = tokio::time::sleep_until(activity.deadline(idle)) => {
-                if tokio::time::Instant::now() < activity.deadline(idle) {
+            () = tokio::time::sleep_until(wake) => {
+                let now = tokio::time::Instant::now();
+                if let Some(t) = timeouts.head
+                    && activity.head_deadline(t).is_some_and(|at| now >= at)
+                {
+                    tracing::debug!("request head not complete within the header timeout; dropped");
+                    return;
+                }
+                if now < activity.deadline(timeouts.idle) {
                     continue;
                 }
                 if draining {

@@ -86,6 +86,17 @@ struct Settings {
     tunnel_idle_timeout: Duration,
 }
 
+// === impl Settings ===
+
+impl Settings {
+    fn http1_timeouts(&self) -> listener::Timeouts {
+        listener::Timeouts {
+            idle: self.idle_timeout,
+            head: Some(self.header_read_timeout),
+        }
+    }
+}
+
 // === impl Proxy ===
 
 impl Proxy {

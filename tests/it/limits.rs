@@ -81,23 +81,36 @@ async fn a_slow_client_is_cut_off_by_the_header_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_idle_keep_alive_connection_is_closed() {
+async fn idle_keep_alive_outlasts_the_header_timeout_and_ends_at_the_idle_timeout() {
     let origin = Origin::http().await;
     let proxy = TestProxy::builder()
-        .set("proxy", "idle_timeout", "\"1s\"")
+        .set("proxy", "header_read_timeout", "\"1s\"")
+        .set("proxy", "idle_timeout", "\"3s\"")
         .spawn()
         .await;
     let mut s = TcpStream::connect(proxy.addr).await.unwrap();
     let req = format!("GET http://{0}/ HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr);
-    s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    for pause in [Duration::ZERO, Duration::from_millis(2000)] {
+        // Idle longer than the header timeout: the connection must still be there.
+        tokio::time::sleep(pause).await;
+        s.write_all(req.as_bytes()).await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+            "after {pause:?}"
+        );
+    }
     let started = Instant::now();
-    let rest = read_all(&mut s, Duration::from_secs(10)).await;
+    let rest = read_all(&mut s, Duration::from_secs(15)).await;
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "idle connection kept open"
+        waited >= Duration::from_millis(2500),
+        "closed after {waited:?}, before the idle timeout"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "idle connection kept open for {waited:?}"
     );
     assert!(!rest.contains("HTTP/1.1"), "{rest:?}");
 }
