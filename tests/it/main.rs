@@ -10,6 +10,8 @@ mod admin;
 /// The audit trail of the running proxy: one event per exchange, tunnel and refused client;
 /// chain verification; syslog.
 mod audit;
+/// A real browser behind the proxy: block pages as employees see them.
+mod browser;
 /// Forwarding on the plain proxy path: methods, bodies, headers, keep-alive.
 mod forward;
 /// Who may use the proxy and where it may connect: client allow-list, SSRF guard, resolve
