@@ -49,7 +49,7 @@ struct Args {
     /// failures count), or never (off).
     #[arg(long, value_enum)]
     intercept: Option<Intercept>,
-    /// TOML file merged over the generated sluis config (default: benches/e2e/intercept.toml).
+    /// TOML file merged over the generated sluis config (its values win); none by default.
     #[arg(long)]
     sluis_config: Option<PathBuf>,
     /// Another sluis binary to measure instead of this checkout's (A/B of two builds).
@@ -140,7 +140,7 @@ impl Opts {
             sluis_config: args
                 .sluis_config
                 .or_else(|| env("SLUIS_CONFIG").map(PathBuf::from))
-                .or_else(default_sluis_config),
+                ,
             sluis_bin: args
                 .sluis_bin
                 .or_else(|| env("SLUIS_BIN").map(PathBuf::from))
@@ -172,7 +172,7 @@ impl Opts {
             intercept: Intercept::Auto,
             sluis_config: env("SLUIS_CONFIG")
                 .map(PathBuf::from)
-                .or_else(default_sluis_config),
+                ,
             sluis_bin: PathBuf::from(env!("CARGO_BIN_EXE_sluis")),
             policy_dir: default_policy_dir(),
             out: default_out().join("smoke"),
@@ -237,10 +237,6 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, Error> {
 }
 
 /// The interception settings kept beside the bench, if present.
-fn default_sluis_config() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/e2e/intercept.toml");
-    path.exists().then_some(path)
-}
 
 fn default_policy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")

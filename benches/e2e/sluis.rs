@@ -167,7 +167,8 @@ pub(crate) fn config_text(setup: &SluisSetup<'_>) -> Result<String, Error> {
             ("ca_key", path(setup.proxy_ca_key)),
         ],
     );
-    section(&mut config, "policy", [("dir", path(setup.policy_dir))]);
+    let policy = bench_policy(setup)?;
+    section(&mut config, "policy", [("dir", path(&policy))]);
     let spool = setup.run_dir.join("spool");
     std::fs::create_dir_all(&spool)?;
     section(&mut config, "inspect", [("spool_dir", path(&spool))]);
@@ -185,6 +186,28 @@ pub(crate) fn config_text(setup: &SluisSetup<'_>) -> Result<String, Error> {
         merge(&mut config, extra_table);
     }
     Ok(toml::to_string(&config)?)
+}
+
+/// The shipped policy as it is, with one addition: the tunnel host on the TLS bypass list, so
+/// W3 gets a real tunnel while every other host (the upload host included) is intercepted and
+/// inspected per the default rules.
+fn bench_policy(setup: &SluisSetup<'_>) -> Result<PathBuf, Error> {
+    let dir = setup.run_dir.join("policies");
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(setup.policy_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml")
+            && let Some(name) = path.file_name()
+        {
+            let mut text = std::fs::read_to_string(&path)?;
+            if name == "tls.toml" {
+                let line = format!("bypass = [\n  \"{}\",", setup.tunnel_host);
+                text = text.replacen("bypass = [", &line, 1);
+            }
+            std::fs::write(dir.join(name), text)?;
+        }
+    }
+    Ok(dir)
 }
 
 fn section<const N: usize>(config: &mut Table, name: &str, entries: [(&str, Value); N]) {

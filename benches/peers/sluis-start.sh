@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 bin="${SLUIS_BIN:-$repo/target/release/sluis}"
-extra="${SLUIS_EXTRA_CONFIG:-$repo/benches/e2e/intercept.toml}"
+extra="${SLUIS_EXTRA_CONFIG:-}"
 policy_dir="${SLUIS_POLICY_DIR:-$repo/policies}"
 : "${BENCH_PORT:?}" "${BENCH_RUN_DIR:?}" "${BENCH_ORIGIN_CA:?}" "${BENCH_PROXY_CA_CERT:?}"
 : "${BENCH_PROXY_CA_KEY:?}" "${BENCH_INSPECT_HOST:?}" "${BENCH_TUNNEL_HOST:?}"
@@ -15,7 +15,11 @@ policy_dir="${SLUIS_POLICY_DIR:-$repo/policies}"
 
 # sluis refuses a CA key that others can read; the harness's key may be 0644.
 install -m 600 "$BENCH_PROXY_CA_KEY" "$BENCH_RUN_DIR/proxy-ca.key"
-mkdir -p "$BENCH_RUN_DIR/spool"
+mkdir -p "$BENCH_RUN_DIR/spool" "$BENCH_RUN_DIR/policies"
+# The shipped policy, with the tunnel host on the TLS bypass list (W3 needs a real tunnel);
+# every other host, the upload host included, is intercepted and inspected per the defaults.
+cp "$policy_dir"/*.toml "$BENCH_RUN_DIR/policies/"
+sed -i "0,/^bypass = \[/s//bypass = [\n  \"$BENCH_TUNNEL_HOST\",/" "$BENCH_RUN_DIR/policies/tls.toml"
 config="$BENCH_RUN_DIR/sluis.toml"
 cat > "$config" <<TOML
 [proxy]
@@ -37,7 +41,7 @@ ca_cert = "$BENCH_PROXY_CA_CERT"
 ca_key = "$BENCH_RUN_DIR/proxy-ca.key"
 
 [policy]
-dir = "$policy_dir"
+dir = "$BENCH_RUN_DIR/policies"
 
 [inspect]
 spool_dir = "$BENCH_RUN_DIR/spool"
@@ -46,7 +50,7 @@ spool_dir = "$BENCH_RUN_DIR/spool"
 format = "json"
 level = "info"
 TOML
-if [ -f "$extra" ]; then
+if [ -n "$extra" ] && [ -f "$extra" ]; then
   {
     echo
     echo "# ---- from $extra"
