@@ -25,6 +25,8 @@ pub mod report;
 pub mod sink;
 
 mod engine;
+#[cfg(test)]
+mod settle_tests;
 
 pub use engine::{BodyMeta, Engine, EngineConfig, EngineError, LabelTable, Marking, Session};
 pub use limits::Limits;
