@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::inspect::report::{Report, Verdict};
+use crate::inspect::report::{LimitKind, Report, Verdict};
 use crate::inspect::{BodyMeta, Engine, EngineConfig, Session};
 
 /// Chunkings: 1-byte and 7-byte feeds over the first 64 KiB (then the rest at once), 4 KiB
@@ -91,9 +91,20 @@ fn check(engine: &Arc<Engine>, meta: &BodyMeta, body: &[u8], what: &str) -> Opti
     for split in SPLITS {
         let run = run(engine, meta, body, split);
         if let Some((fed, early)) = &run.settled {
+            let mut last = run.last.clone();
+            // The one thing the end may add: a Content-Encoding that breaks off later.
+            let later = last
+                .limits
+                .split_off(early.limits.len().min(last.limits.len()));
+            assert!(
+                later
+                    .iter()
+                    .all(|l| l.detail.starts_with("content-encoding")),
+                "{what}: {later:?}"
+            );
             assert_eq!(
                 without_counts(early),
-                without_counts(&run.last),
+                without_counts(&last),
                 "{what} at split {split}, settled after {fed} bytes"
             );
             for (file, last) in early.files.iter().zip(&run.last.files) {
@@ -292,4 +303,54 @@ fn encoded_bodies_settle_when_the_decoded_file_does() {
         None,
         "text never settles"
     );
+}
+
+#[test]
+fn a_decoding_that_stops_settles_with_the_report_it_ends_with() {
+    let engine = engine();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 8 << 20]).unwrap();
+    let bomb = gz.finish().unwrap();
+    let raw = BodyMeta {
+        content_encoding: Some("gzip".into()),
+        file_name: Some("zeros.bin".into()),
+        ..BodyMeta::default()
+    };
+    let form = BodyMeta {
+        content_encoding: Some("gzip".into()),
+        content_type: Some("multipart/form-data; boundary=XyZ".into()),
+        ..BodyMeta::default()
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&multipart(&[("zeros.bin", &vec![0u8; 8 << 20])]))
+        .unwrap();
+    let form_bomb = gz.finish().unwrap();
+    // Zeros are `unknown` once the entropy window is full: the raw body settles there, and
+    // the ratio cap is met later, in the final report only.
+    let run_raw = run(&engine, &raw, &bomb, 7);
+    let (_, early) = run_raw.settled.unwrap();
+    assert!(early.limits.is_empty());
+    assert_eq!(limit_kinds(&run_raw.last), [LimitKind::Ratio]);
+    check(&engine, &raw, &bomb, "bomb");
+    // In a form, the part is unfinished when decoding stops: the stop settles the body, and
+    // the form is ended there.
+    let fed = check(&engine, &form, &form_bomb, "form bomb").expect("the ratio cap stops");
+    assert!(fed < form_bomb.len());
+    let run_form = run(&engine, &form, &form_bomb, 4096);
+    let (_, early) = run_form.settled.unwrap();
+    assert_eq!(
+        limit_kinds(&early),
+        [LimitKind::Malformed, LimitKind::Ratio],
+        "{:?}",
+        early.limits
+    );
+    assert_eq!(early.files.len(), 1);
+    assert_eq!(
+        early.files[0].sha256, run_form.last.files[0].sha256,
+        "ended early"
+    );
+}
+
+fn limit_kinds(r: &Report) -> Vec<LimitKind> {
+    r.limits.iter().map(|l| l.kind).collect()
 }
