@@ -224,8 +224,22 @@ fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn F
     }
 }
 
+/// The verdict of a type that decides it on its own: text is readable by anyone, and media
+/// and programs have no encryption of their own. `None` for containers and documents, whose
+/// scanner must look inside.
+pub(crate) fn verdict_of_type(file_type: FileType) -> Option<Encryption> {
+    use FileType::*;
+    match file_type {
+        Text | Csv | Json | Xml | Html | Script => Some(Encryption::not_encrypted("plain text")),
+        Rtf | Jpeg | Png | Gif | Webp | Mp4 | Mp3 | Exe | Elf | MachO | JavaClass => Some(
+            Encryption::not_encrypted("format has no encryption of its own"),
+        ),
+        _ => None,
+    }
+}
+
 /// Types whose verdict is their type alone: media and programs are readable by anyone;
-/// unknown bytes stay unknown.
+/// anything else that reaches here is not understood beyond its type.
 struct Opaque {
     file_type: FileType,
 }
