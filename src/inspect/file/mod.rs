@@ -19,8 +19,6 @@ mod pdf;
 mod pgp;
 mod rar;
 mod salted;
-#[cfg(test)]
-mod scan_testutil;
 mod sevenz;
 mod sniff;
 mod tar;
@@ -253,10 +251,8 @@ impl FormatScanner for Opaque {
     }
 
     fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
-        let encryption = match self.file_type {
-            FileType::Unknown => Encryption::unknown("type not recognised"),
-            _ => Encryption::not_encrypted("format has no encryption of its own"),
-        };
+        let encryption = verdict_of_type(self.file_type)
+            .unwrap_or_else(|| Encryption::unknown("type not recognised"));
         FormatFacts {
             file_type: self.file_type,
             encryption,
