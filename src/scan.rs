@@ -286,6 +286,12 @@ mod tests {
             .join(name)
     }
 
+    fn archive(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/archives")
+            .join(name)
+    }
+
     fn scan(paths: &[PathBuf], json: bool) -> String {
         let engine = Arc::new(Engine::new(EngineConfig::default()).unwrap());
         let mut out = Vec::new();
@@ -348,5 +354,29 @@ mod tests {
         assert!(out.contains("  encryption   not encrypted: plain text"));
         assert!(out.contains("prose.txt\n"));
         assert!(!out.contains("AKIAIOSFODNN7EXAMPLE"));
+    }
+
+    #[test]
+    fn archive_members_show_type_size_and_verdict() {
+        let out = scan(&[archive("docx-msip.docx")], false);
+        assert!(out.contains("  type         docx\n"), "{out}");
+        assert!(out.contains("  members      20\n"), "{out}");
+        for line in [
+            "    word/document.xml (xml, 1910 bytes, not_encrypted)\n",
+            "    docProps/thumbnail.jpeg (jpeg, 8324 bytes, not_encrypted)\n",
+        ] {
+            assert!(out.contains(line), "{line}{out}");
+        }
+        assert!(!out.contains("unknown"), "{out}");
+
+        let out = scan(&[archive("zip-mixed.zip")], true);
+        let record: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let members = record["members"].as_array().unwrap();
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0]["encrypted"], true);
+        assert_eq!(members[0]["encryption"], "zip-crypto");
+        assert_eq!(members[1]["type"], "text");
+        assert_eq!(members[1]["encrypted"], false);
+        assert_eq!(members[1]["encryption"], serde_json::Value::Null);
     }
 }

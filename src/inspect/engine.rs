@@ -201,29 +201,64 @@ impl Session {
             framer.feed(piece, &mut out);
         };
         decoding.push(chunk, expand_budget, &mut sink);
+        if self.decoding.stopped() && !matches!(self.framer, Framer::Finished) {
+            // Nothing more reaches the framer: end it now, so the report is whole from here.
+            self.end_framer();
+        }
     }
 
     /// True once no further byte can change any verdict in the report or add a finding (e.g.
     /// the whole body is one file that its header already shows to be encrypted, or a
     /// multipart body is past its closing boundary). The proxy may then stop holding. Later
     /// `feed` calls stay cheap: they only count, decode and hash.
+    ///
+    /// A multipart body is never settled before its closing boundary (a later part may be a
+    /// clear file), nor a form or JSON body before its end. With a Content-Encoding, the body
+    /// settles when the decoded content does.
     pub fn settled(&self) -> bool {
         self.decoding.stopped() || self.framer.settled()
     }
 
+    /// The report as [`finish`](Self::finish) will give it, once [`settled`](Self::settled)
+    /// (`None` before): the same files, verdicts, labels, detections and limits. Only the
+    /// byte counts differ, since the rest of the body has not been seen: `body_bytes` and
+    /// `decoded_bytes` are the bytes so far, and a file still arriving has the `size` so far
+    /// and an empty `sha256` (a multipart part that already ended has its final ones). The
+    /// report from `finish` has the real ones.
+    ///
+    /// The one thing the end can still add is a body-level limit from the Content-Encoding
+    /// (a stream that is cut short, corrupt or over the expansion cap after this point): no
+    /// verdict depends on it, but the final report records it.
+    ///
+    /// Copies the findings (a few KiB): meant to be called once, when `settled` turns true.
+    pub fn settled_report(&self) -> Option<Report> {
+        if !self.settled() {
+            return None;
+        }
+        let det = self.engine.detectors();
+        let mut files = self.files.clone();
+        files.extend(self.framer.settled_files(&self.engine)?);
+        let mut limits = self.limits.clone();
+        limits.extend(self.decoding.limits().iter().cloned());
+        let (findings, bytes, cap) = self.text.peek(det);
+        limits.extend(cap);
+        let (label, detections) = findings.into_parts();
+        Some(Report {
+            files,
+            text: TextReport {
+                bytes,
+                label,
+                detections,
+            },
+            body_bytes: self.body_bytes,
+            decoded_bytes: self.decoding.decoded(),
+            limits,
+        })
+    }
+
     /// Ends the body and returns what was found.
     pub fn finish(mut self) -> Report {
-        let mut out = Out {
-            engine: &self.engine,
-            budgets: Budgets {
-                expand: &mut self.expand_budget,
-                text: &mut self.text_budget,
-            },
-            files: &mut self.files,
-            text: &mut self.text,
-            limits: &mut self.limits,
-        };
-        self.framer.finish(&mut out);
+        self.end_framer();
         let decoded_bytes = self.decoding.decoded();
         self.limits.extend(self.decoding.finish());
         let (findings, bytes, cap) = self.text.finish(self.engine.detectors());
@@ -240,6 +275,20 @@ impl Session {
             decoded_bytes,
             limits: self.limits,
         }
+    }
+
+    fn end_framer(&mut self) {
+        let mut out = Out {
+            engine: &self.engine,
+            budgets: Budgets {
+                expand: &mut self.expand_budget,
+                text: &mut self.text_budget,
+            },
+            files: &mut self.files,
+            text: &mut self.text,
+            limits: &mut self.limits,
+        };
+        self.framer.finish(&mut out);
     }
 }
 

@@ -6,8 +6,12 @@
 //! let mut session = engine.session(&meta);
 //! session.feed(chunk);      // any number of times, any chunk sizes
 //! session.settled();        // true once no further byte can change the verdicts
+//! session.settled_report(); // then: the verdicts as the end will give them
 //! let report = session.finish();
 //! ```
+//!
+//! The proxy can release a held body early from the settled report and keep feeding the rest
+//! for the hash and size, which only `finish` gives.
 //!
 //! Layers, each streaming: `frame` (Content-Encoding, multipart, forms, JSON) splits a body into
 //! files and text; `file` sniffs each file's type and runs its format scanner (encryption
@@ -25,6 +29,8 @@ pub mod report;
 pub mod sink;
 
 mod engine;
+#[cfg(test)]
+mod settle_tests;
 
 pub use engine::{BodyMeta, Engine, EngineConfig, EngineError, LabelTable, Marking, Session};
 pub use limits::Limits;

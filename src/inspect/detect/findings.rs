@@ -22,13 +22,13 @@ const KINDS: [DetectorKind; 6] = [
 ];
 
 /// Accumulated findings of one text stream owner (a file, or the body's text).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Findings {
     kinds: [KindFindings; 6],
     label: Option<LabelFinding>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct KindFindings {
     count: u32,
     evidence: Vec<String>,

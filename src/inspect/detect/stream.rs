@@ -32,7 +32,7 @@ const BSN_REACH: usize = 300;
 const SHORT_CAP: usize = 4 << 10;
 
 /// Detector state for one owner of text.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TextScanner {
     origin: Option<TextOrigin>,
     /// Stream bytes `[carry_base, pos)`.
@@ -95,6 +95,12 @@ impl TextScanner {
             detail: "text beyond the per-body cap was not scanned".into(),
         });
         (self.findings, self.bytes, limit)
+    }
+
+    /// What [`finish`](Self::finish) would hand over if the stream ended now, leaving the
+    /// scanner as it is. Copies the carried bytes (a few KiB): meant for once per body.
+    pub fn peek(&self, det: &Detectors) -> (Findings, u64, Option<LimitHit>) {
+        self.clone().finish(det)
     }
 
     /// Adds text to the current stream; a change of origin ends the stream first.

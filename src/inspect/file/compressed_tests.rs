@@ -1,7 +1,7 @@
 use std::io::Write;
 
 use crate::inspect::engine::EngineConfig;
-use crate::inspect::file::testutil::{damage, fixture, scan_all, scan_with};
+use crate::inspect::file::testutil::{damage, fixture, scan, scan_all};
 use crate::inspect::report::{FileType, LimitKind, Verdict};
 use crate::inspect::sink::TextOrigin::{Body, FileName, HeaderFooter};
 
@@ -79,6 +79,12 @@ fn tar_and_tar_gz_members() {
             "{name}"
         );
         assert_eq!(facts.encryption.verdict, Verdict::NotEncrypted, "{name}");
+        let types: Vec<FileType> = facts.members.iter().map(|m| m.file_type).collect();
+        assert_eq!(
+            types,
+            [FileType::Csv, FileType::Text, FileType::Text],
+            "{name}"
+        );
         assert!(sink.has(FileName, "map/los.txt"));
         assert!(facts.limits.is_empty(), "{name}: {:?}", facts.limits);
     }
@@ -94,7 +100,7 @@ fn bomb_in_gzip_is_stopped() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&vec![0u8; 4 << 20]).unwrap();
     let bytes = gz.finish().unwrap();
-    let (facts, _) = scan_with(&bytes, 4096, &config());
+    let (facts, _) = scan(&bytes, 4096, &config());
     assert!(
         facts.limits.iter().any(|h| h.kind == LimitKind::Ratio),
         "{:?}",
@@ -117,7 +123,7 @@ fn damaged_compressed_files_do_not_panic() {
         let bytes = fixture(name);
         // Cut inside the data (the tar's second half is zero padding).
         let cut = (bytes.len() / 2).min(700);
-        let (facts, _) = scan_with(&bytes[..cut], 7, &config());
+        let (facts, _) = scan(&bytes[..cut], 7, &config());
         assert!(!facts.limits.is_empty(), "{name} cut at {cut}: {facts:?}");
     }
 }

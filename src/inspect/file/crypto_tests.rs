@@ -1,7 +1,8 @@
 //! Fixture tests for the crypto containers: OpenPGP, CMS / S/MIME, age and openssl enc.
 
-use crate::inspect::file::scan_testutil::{SPLITS, abuse, config, fixture, scan};
+use crate::inspect::file::testutil::{SPLITS, config, damage, fixture, run, scan};
 use crate::inspect::report::{EncryptionKind, FileType, Verdict};
+use crate::inspect::sink::TextOrigin::Body;
 
 /// (fixture, type, verdict, kind, words of the reason, settles before the end)
 type Case = (
@@ -198,26 +199,26 @@ fn readable_armor_reaches_the_sink() {
     for split in SPLITS {
         let (_, sink) = scan(&fixture("pgp-clearsigned.asc"), split, &config);
         assert!(
-            sink.body.contains("BSN 111222333"),
+            sink.has(Body, "BSN 111222333"),
             "@{split}: {:?}",
-            sink.body
+            sink.text(Body)
         );
         let (_, sink) = scan(&fixture("pgp-secret-key.asc"), split, &config);
         assert!(
-            sink.body.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----"),
+            sink.has(Body, "-----BEGIN PGP PRIVATE KEY BLOCK-----"),
             "@{split}"
         );
         for signed in ["pgp-signed.gpg", "pgp-signed.asc"] {
             let (facts, sink) = scan(&fixture(signed), split, &config);
             assert!(
-                sink.body.contains("BSN 111222333"),
+                sink.has(Body, "BSN 111222333"),
                 "{signed} @{split}: {:?}",
-                sink.body
+                sink.text(Body)
             );
             assert!(facts.limits.is_empty());
         }
         let (_, sink) = scan(&fixture("pgp-symmetric.asc"), split, &config);
-        assert!(sink.body.is_empty(), "encrypted armor is not text");
+        assert!(sink.text(Body).is_empty(), "encrypted armor is not text");
     }
 }
 
@@ -234,14 +235,14 @@ fn signed_cms_content_reaches_the_sink() {
             let (_, sink) = scan(&fixture(name), split, &config);
             // S/MIME canonicalises line ends to CRLF.
             assert_eq!(
-                sink.body.replace('\r', ""),
+                sink.text(Body).replace('\r', ""),
                 "Vertrouwelijk\nKlantnummer en BSN 111222333 van de aanvrager.\n",
                 "{name} @{split}"
             );
         }
     }
     let (_, sink) = scan(&fixture("cms-enveloped.der"), 1, &config);
-    assert!(sink.body.is_empty());
+    assert!(sink.text(Body).is_empty());
 }
 
 #[test]
@@ -250,7 +251,7 @@ fn literal_data_in_partial_lengths_is_joined_exactly() {
     for split in SPLITS {
         let (_, sink) = scan(&fixture("pgp-signed-uncompressed.gpg"), split, &config());
         assert_eq!(
-            sink.body
+            sink.text(Body)
                 .matches("BSN 111222333 van de aanvrager.\nVertrouwelijk")
                 .count(),
             299,
@@ -277,22 +278,7 @@ fn header_decided_files_settle_early() {
         // extra bytes stand for more ciphertext).
         let mut bytes = fixture(name);
         bytes.resize(bytes.len() + 8192, b'A');
-        let mut sink = crate::inspect::file::scan_testutil::Recorder::default();
-        let mut budget = u64::MAX;
-        let mut cx = crate::inspect::file::ScanCx {
-            config: &config,
-            sink: &mut sink,
-            expand_budget: &mut budget,
-        };
-        let mut scanner = crate::inspect::file::FileScanner::new(&config, 0);
-        let mut settled_at = None;
-        for (i, byte) in bytes.iter().enumerate() {
-            scanner.feed(std::slice::from_ref(byte), &mut cx);
-            if scanner.settled() {
-                settled_at = Some(i + 1);
-                break;
-            }
-        }
+        let settled_at = run(&bytes, 1, &config).settled_at;
         let at = settled_at.unwrap_or_else(|| panic!("{name} never settled"));
         assert!(at <= 1024, "{name} settled only at byte {at}");
     }
@@ -302,22 +288,14 @@ fn header_decided_files_settle_early() {
 fn readable_pgp_does_not_settle() {
     let config = config();
     let bytes = fixture("pgp-clearsigned.asc");
-    let mut sink = crate::inspect::file::scan_testutil::Recorder::default();
-    let mut budget = u64::MAX;
-    let mut cx = crate::inspect::file::ScanCx {
-        config: &config,
-        sink: &mut sink,
-        expand_budget: &mut budget,
-    };
-    let mut scanner = crate::inspect::file::FileScanner::new(&config, 0);
-    scanner.feed(&bytes, &mut cx);
-    assert!(!scanner.settled());
+    assert_eq!(run(&bytes, 1, &config).settled_at, None);
+    assert_eq!(run(&bytes, usize::MAX, &config).settled_at, None);
 }
 
 #[test]
 fn truncated_and_damaged_files_never_panic() {
     for (name, ..) in CASES {
-        assert!(abuse(&fixture(name)) > 20);
+        assert!(damage(&fixture(name), &config()).len() > 20);
     }
 }
 
@@ -399,5 +377,5 @@ fn signed_message_inflation_is_charged_to_the_budget() {
         "{:?}",
         facts.limits
     );
-    assert!(!sink.body.contains("111222333"));
+    assert!(!sink.has(Body, "111222333"));
 }

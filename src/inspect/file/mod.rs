@@ -19,8 +19,6 @@ mod pdf;
 mod pgp;
 mod rar;
 mod salted;
-#[cfg(test)]
-mod scan_testutil;
 mod sevenz;
 mod sniff;
 mod tar;
@@ -61,8 +59,9 @@ pub struct ScanCx<'a> {
 /// Contract: `feed` gets the file's bytes in order, in chunks of any size (possibly empty);
 /// it must never panic or allocate without bound (keep at most `limits.max_buffer_bytes`
 /// buffered, record a `LimitHit` beyond it). `settled` returns true only when no later byte can
-/// change the verdict or add findings. `finish` is called once, at the end of the file (also
-/// for a truncated file) and returns the verdict.
+/// change the verdict or add findings; from then on the scanner gets no more bytes and
+/// `finish` is called at once, so what it returns must not depend on the rest of the file.
+/// Otherwise `finish` is called once, at the end of the file (also for a truncated file).
 pub trait FormatScanner: Send {
     fn feed(&mut self, chunk: &[u8], cx: &mut ScanCx<'_>);
 
@@ -74,6 +73,10 @@ pub trait FormatScanner: Send {
 }
 
 /// Scans one file (or archive member) of any type.
+///
+/// Once its format scanner settles, the scanner is finished on the spot and its facts kept:
+/// later bytes are ignored without a call, [`FileScanner::settled_facts`] can show the facts
+/// before the file ends, and `finish` returns the same facts.
 pub struct FileScanner {
     depth: u8,
     state: State,
@@ -82,6 +85,9 @@ pub struct FileScanner {
 enum State {
     Sniffing(Vec<u8>),
     Scanning(Box<dyn FormatScanner>),
+    Settled(FormatFacts),
+    /// Only while a state is being replaced.
+    Taken,
 }
 
 // === impl FileScanner ===
@@ -104,32 +110,36 @@ impl FileScanner {
             State::Scanning(scanner) => scanner.feed(chunk, cx),
             State::Sniffing(prefix) => {
                 let take = SNIFF_WINDOW.saturating_sub(prefix.len()).min(chunk.len());
-                prefix.extend_from_slice(&chunk[..take]);
-                if let Sniff::Type(file_type) = sniff(prefix, false) {
-                    let prefix = std::mem::take(prefix);
-                    self.start(file_type, &prefix, cx);
-                    if let State::Scanning(scanner) = &mut self.state {
-                        scanner.feed(&chunk[take..], cx);
-                    }
-                } else if prefix.len() >= SNIFF_WINDOW {
-                    let prefix = std::mem::take(prefix);
-                    let file_type = match sniff(&prefix, true) {
+                prefix.extend_from_slice(chunk.get(..take).unwrap_or_default());
+                let file_type = match sniff(prefix, false) {
+                    Sniff::Type(file_type) => file_type,
+                    Sniff::NeedMore if prefix.len() >= SNIFF_WINDOW => match sniff(prefix, true) {
                         Sniff::Type(t) => t,
                         Sniff::NeedMore => FileType::Unknown,
-                    };
-                    self.start(file_type, &prefix, cx);
-                    if let State::Scanning(scanner) = &mut self.state {
-                        scanner.feed(&chunk[take..], cx);
-                    }
+                    },
+                    Sniff::NeedMore => return,
+                };
+                let prefix = std::mem::take(prefix);
+                self.start(file_type, &prefix, cx);
+                if let State::Scanning(scanner) = &mut self.state {
+                    scanner.feed(chunk.get(take..).unwrap_or_default(), cx);
                 }
             }
+            State::Settled(_) | State::Taken => return,
         }
+        self.settle_if_done(cx);
     }
 
+    /// True once no later byte can change this file's facts or add findings.
     pub fn settled(&self) -> bool {
+        matches!(self.state, State::Settled(_))
+    }
+
+    /// The facts, once settled: exactly what `finish` will return.
+    pub fn settled_facts(&self) -> Option<&FormatFacts> {
         match &self.state {
-            State::Sniffing(_) => false,
-            State::Scanning(scanner) => scanner.settled(),
+            State::Settled(facts) => Some(facts),
+            _ => None,
         }
     }
 
@@ -144,7 +154,8 @@ impl FileScanner {
         }
         match self.state {
             State::Scanning(scanner) => scanner.finish(cx),
-            State::Sniffing(_) => unreachable_facts(),
+            State::Settled(facts) => facts,
+            State::Sniffing(_) | State::Taken => unreachable_facts(),
         }
     }
 
@@ -152,6 +163,17 @@ impl FileScanner {
         let mut scanner = scanner_for(file_type, self.depth, cx);
         scanner.feed(prefix, cx);
         self.state = State::Scanning(scanner);
+    }
+
+    /// Finishes a scanner that has settled: it ignores later bytes, so finishing it now gives
+    /// what finishing it at the end would, and frees its buffers early.
+    fn settle_if_done(&mut self, cx: &mut ScanCx<'_>) {
+        if !matches!(&self.state, State::Scanning(s) if s.settled()) {
+            return;
+        }
+        if let State::Scanning(scanner) = std::mem::replace(&mut self.state, State::Taken) {
+            self.state = State::Settled(scanner.finish(cx));
+        }
     }
 }
 
@@ -200,8 +222,22 @@ fn scanner_for(file_type: FileType, depth: u8, cx: &mut ScanCx<'_>) -> Box<dyn F
     }
 }
 
+/// The verdict of a type that decides it on its own: text is readable by anyone, and media
+/// and programs have no encryption of their own. `None` for containers and documents, whose
+/// scanner must look inside.
+pub(crate) fn verdict_of_type(file_type: FileType) -> Option<Encryption> {
+    use FileType::*;
+    match file_type {
+        Text | Csv | Json | Xml | Html | Script => Some(Encryption::not_encrypted("plain text")),
+        Rtf | Jpeg | Png | Gif | Webp | Mp4 | Mp3 | Exe | Elf | MachO | JavaClass => Some(
+            Encryption::not_encrypted("format has no encryption of its own"),
+        ),
+        _ => None,
+    }
+}
+
 /// Types whose verdict is their type alone: media and programs are readable by anyone;
-/// unknown bytes stay unknown.
+/// anything else that reaches here is not understood beyond its type.
 struct Opaque {
     file_type: FileType,
 }
@@ -215,10 +251,8 @@ impl FormatScanner for Opaque {
     }
 
     fn finish(self: Box<Self>, _cx: &mut ScanCx<'_>) -> FormatFacts {
-        let encryption = match self.file_type {
-            FileType::Unknown => Encryption::unknown("type not recognised"),
-            _ => Encryption::not_encrypted("format has no encryption of its own"),
-        };
+        let encryption = verdict_of_type(self.file_type)
+            .unwrap_or_else(|| Encryption::unknown("type not recognised"));
         FormatFacts {
             file_type: self.file_type,
             encryption,

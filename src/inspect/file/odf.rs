@@ -12,12 +12,17 @@ use crate::inspect::file::xml::{Tag, XmlHandler, XmlTokenizer};
 use crate::inspect::report::{Encryption, EncryptionKind, FileType};
 use crate::inspect::sink::TextOrigin;
 
+/// Bytes of encrypted member names kept from the manifest, for the member list.
+const MAX_ENCRYPTED_NAMES: usize = 64 << 10;
+
 /// What the manifest says.
 #[derive(Debug, Default)]
 pub(crate) struct OdfPackage {
     manifest_seen: bool,
     content_encrypted: bool,
     encrypted_members: u32,
+    /// Paths the manifest lists with encryption data (capped at [`MAX_ENCRYPTED_NAMES`]).
+    encrypted_paths: Vec<Vec<u8>>,
 }
 
 pub(crate) struct Part {
@@ -52,6 +57,8 @@ struct Manifest {
     path: Vec<u8>,
     content_encrypted: bool,
     encrypted_members: u32,
+    encrypted_paths: Vec<Vec<u8>>,
+    kept: usize,
 }
 
 /// The document type a `mimetype` member names.
@@ -81,6 +88,16 @@ pub(crate) fn is_boilerplate(name: &[u8]) -> bool {
 // === impl OdfPackage ===
 
 impl OdfPackage {
+    /// A member the manifest lists as encrypted by the document password.
+    pub(crate) fn member_encryption(&self, path: &[u8]) -> Option<Encryption> {
+        self.encrypted_paths.iter().any(|p| p == path).then(|| {
+            Encryption::encrypted(
+                EncryptionKind::OdfEncrypted,
+                "encrypted by the document password (manifest)",
+            )
+        })
+    }
+
     pub(crate) fn verdict(&self) -> Encryption {
         if self.content_encrypted {
             Encryption::encrypted(
@@ -127,6 +144,7 @@ impl Part {
             pkg.manifest_seen = true;
             pkg.content_encrypted |= m.content_encrypted;
             pkg.encrypted_members += m.encrypted_members;
+            pkg.encrypted_paths.extend(m.encrypted_paths);
         }
         cx.sink.end_text();
     }
@@ -229,6 +247,10 @@ impl XmlHandler for Manifest {
                 self.encrypted_members += 1;
                 if self.path == b"content.xml" {
                     self.content_encrypted = true;
+                }
+                if self.kept + self.path.len() <= MAX_ENCRYPTED_NAMES {
+                    self.kept += self.path.len();
+                    self.encrypted_paths.push(self.path.clone());
                 }
             }
             _ => {}

@@ -28,6 +28,8 @@ use crate::inspect::report::{LimitHit, LimitKind};
 
 /// At most this many limit hits are kept per archive (nested ones included).
 const MAX_HITS: usize = 32;
+/// Compressed bytes inflated at a time for a part read only for its type.
+const HEAD_SLICE: usize = 256;
 
 pub(crate) struct ZipScanner {
     depth: u8,
@@ -309,9 +311,25 @@ impl ZipScanner {
         }
         let consumer = &mut cur.consumer;
         let pkg = &mut self.pkg;
-        let fed = self
-            .inflate
-            .feed(piece, cx, &mut |out, cx| consumer.feed(out, pkg, cx));
+        // A part read only for its type gets a little input at a time, so inflating stops
+        // soon after its first bytes.
+        let step = if consumer.head_only() {
+            HEAD_SLICE
+        } else {
+            piece.len().max(1)
+        };
+        let mut fed = Fed::More;
+        for slice in piece.chunks(step) {
+            if !consumer.wants_data() {
+                break;
+            }
+            fed = self
+                .inflate
+                .feed(slice, cx, &mut |out, cx| consumer.feed(out, pkg, cx));
+            if !matches!(fed, Fed::More) {
+                break;
+            }
+        }
         if let Some(e) = entry {
             e.produced = self.inflate.written();
         }
@@ -490,13 +508,19 @@ impl FormatScanner for ZipScanner {
         }
         let file_type = self.pkg.file_type();
         let pkg_verdict = self.pkg.finish(cx);
-        verdict::facts(
+        let mut facts = verdict::facts(
             self.entries,
             self.out,
             file_type,
             pkg_verdict,
             cx.config.limits.max_members,
-        )
+        );
+        for m in &mut facts.members {
+            if let Some(e) = self.pkg.member_encryption(&m.name) {
+                m.encryption = e;
+            }
+        }
+        facts
     }
 }
 

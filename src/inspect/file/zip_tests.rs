@@ -1,5 +1,5 @@
 use crate::inspect::engine::EngineConfig;
-use crate::inspect::file::testutil::{damage, fixture, scan_all, scan_with};
+use crate::inspect::file::testutil::{damage, fixture, scan, scan_all};
 use crate::inspect::report::{EncryptionKind, FileType, LimitKind, Verdict};
 use crate::inspect::sink::TextOrigin;
 
@@ -30,6 +30,87 @@ fn clear_zip_is_scanned_member_by_member() {
     assert!(sink.has(TextOrigin::FileName, "Vertrouwelijk-plan.txt"));
     // The members' content reaches the sink through the nested scanners.
     assert_eq!(facts.members[0].size, 66);
+    assert!(sink.has(TextOrigin::Body, "111222333"));
+    let types: Vec<FileType> = facts.members.iter().map(|m| m.file_type).collect();
+    use FileType::{Csv, Text, Unknown};
+    assert_eq!(types, [Csv, Text, Text, Unknown, Text]);
+    for m in &facts.members {
+        assert_eq!(m.encryption.verdict, Verdict::NotEncrypted, "{}", m.name);
+    }
+    assert_eq!(facts.members[3].encryption.reason, "directory entry");
+}
+
+#[test]
+fn package_parts_show_their_type() {
+    let (facts, _) = scan_all(&fixture("docx-msip.docx"), &config());
+    assert_eq!(facts.file_type, FileType::Docx);
+    let member = |name: &str| {
+        facts
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    // Read by the text extractor, read for the type only, and a thumbnail.
+    for (name, t) in [
+        ("word/document.xml", FileType::Xml),
+        ("[Content_Types].xml", FileType::Xml),
+        ("word/styles.xml", FileType::Xml),
+        ("_rels/.rels", FileType::Xml),
+        ("docProps/thumbnail.jpeg", FileType::Jpeg),
+    ] {
+        assert_eq!(member(name).file_type, t, "{name}");
+        assert_eq!(
+            member(name).encryption.verdict,
+            Verdict::NotEncrypted,
+            "{name}"
+        );
+    }
+    assert_eq!(member("word/styles.xml").size, 349_458);
+    assert!(
+        facts
+            .members
+            .iter()
+            .all(|m| m.encryption.verdict == Verdict::NotEncrypted),
+        "{:?}",
+        facts.members
+    );
+}
+
+#[test]
+fn odf_members_follow_the_manifest() {
+    let (facts, _) = scan_all(&fixture("odt-clear.odt"), &config());
+    let of = |facts: &crate::inspect::file::FormatFacts, name: &str| {
+        let m = facts.members.iter().find(|m| m.name == name).unwrap();
+        (m.file_type, m.encryption.verdict, m.encryption.kind)
+    };
+    assert_eq!(
+        of(&facts, "mimetype"),
+        (FileType::Text, Verdict::NotEncrypted, None)
+    );
+    assert_eq!(
+        of(&facts, "content.xml"),
+        (FileType::Xml, Verdict::NotEncrypted, None)
+    );
+    assert_eq!(
+        of(&facts, "Thumbnails/thumbnail.png"),
+        (FileType::Png, Verdict::NotEncrypted, None)
+    );
+    // With a password, the manifest names the encrypted members; their bytes are ciphertext.
+    let (facts, _) = scan_all(&fixture("odt-encrypted.odt"), &config());
+    let odf = Some(EncryptionKind::OdfEncrypted);
+    for name in ["content.xml", "styles.xml", "meta.xml"] {
+        assert_eq!(
+            of(&facts, name),
+            (FileType::Unknown, Verdict::Encrypted, odf),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        of(&facts, "META-INF/manifest.xml"),
+        (FileType::Xml, Verdict::NotEncrypted, None)
+    );
+    assert_eq!(of(&facts, "mimetype").1, Verdict::NotEncrypted);
 }
 
 #[test]
@@ -81,8 +162,8 @@ fn one_clear_member_makes_the_archive_not_encrypted() {
         facts.members[0].encryption.kind,
         Some(EncryptionKind::ZipCrypto)
     );
-    // Plain text is the text scanner's to judge; it is not an encrypted file in any case.
-    assert_ne!(facts.members[1].encryption.verdict, Verdict::Encrypted);
+    assert_eq!(facts.members[1].file_type, FileType::Text);
+    assert_eq!(facts.members[1].encryption.verdict, Verdict::NotEncrypted);
     assert!(sink.has(TextOrigin::FileName, "notulen.txt"));
 }
 
@@ -120,18 +201,21 @@ fn streamed_members_with_data_descriptors() {
 fn zip_of_encrypted_files_is_encrypted() {
     let (facts, _) = scan_all(&fixture("zip-of-gpg.zip"), &config());
     assert_eq!(names(&facts), ["klanten.csv.gpg", "notulen.txt.gpg"]);
-    // The verdict needs the OpenPGP scanner; until it is there the members read as unknown
-    // types, which are not encrypted files.
-    if facts
-        .members
-        .iter()
-        .all(|m| m.encryption.verdict == Verdict::Encrypted)
-    {
-        assert_eq!(facts.encryption.verdict, Verdict::Encrypted);
-        assert!(facts.encryption.reason.contains("encrypted files"));
-    } else {
-        assert_ne!(facts.encryption.verdict, Verdict::Encrypted);
+    for m in &facts.members {
+        assert_eq!(m.file_type, FileType::Openpgp, "{}", m.name);
+        assert_eq!(m.encryption.verdict, Verdict::Encrypted, "{}", m.name);
+        assert_eq!(m.encryption.kind, Some(EncryptionKind::OpenpgpSymmetric));
     }
+    assert_eq!(facts.encryption.verdict, Verdict::Encrypted);
+    assert_eq!(
+        facts.encryption.kind,
+        Some(EncryptionKind::OpenpgpSymmetric)
+    );
+    assert!(
+        facts.encryption.reason.contains("encrypted files"),
+        "{}",
+        facts.encryption.reason
+    );
     let (facts, _) = scan_all(&fixture("zip-of-encrypted-odt.zip"), &config());
     assert_eq!(facts.members[0].file_type, FileType::Odt);
     assert_eq!(
@@ -152,7 +236,7 @@ fn nested_zip_is_scanned_one_level_down() {
     // One level allowed: the inner zip is read (its names too) but not its members.
     let mut shallow = config();
     shallow.limits.max_depth = 1;
-    let (facts, sink) = scan_with(&fixture("nested.zip"), 0, &shallow);
+    let (facts, sink) = scan(&fixture("nested.zip"), usize::MAX, &shallow);
     assert!(
         facts.limits.iter().any(|h| h.kind == LimitKind::Depth),
         "{:?}",
@@ -161,7 +245,7 @@ fn nested_zip_is_scanned_one_level_down() {
     assert!(sink.has(TextOrigin::FileName, "klanten.csv"));
     // None allowed: members are not opened at all.
     shallow.limits.max_depth = 0;
-    let (facts, sink) = scan_with(&fixture("nested.zip"), 0, &shallow);
+    let (facts, sink) = scan(&fixture("nested.zip"), usize::MAX, &shallow);
     assert!(
         facts.limits.iter().any(|h| h.kind == LimitKind::Depth),
         "{:?}",
@@ -173,7 +257,7 @@ fn nested_zip_is_scanned_one_level_down() {
 
 #[test]
 fn bomb_stops_at_the_ratio_or_budget() {
-    let (facts, _) = scan_with(&fixture("zip-bomb.zip"), 4096, &config());
+    let (facts, _) = scan(&fixture("zip-bomb.zip"), 4096, &config());
     assert!(
         facts.limits.iter().any(|h| h.kind == LimitKind::Ratio),
         "{:?}",
@@ -182,7 +266,7 @@ fn bomb_stops_at_the_ratio_or_budget() {
     let mut small = config();
     small.limits.max_ratio = 100_000;
     small.limits.max_expanded_bytes = 1 << 20;
-    let (facts, _) = scan_with(&fixture("zip-bomb.zip"), 4096, &small);
+    let (facts, _) = scan(&fixture("zip-bomb.zip"), 4096, &small);
     assert!(
         facts
             .limits
@@ -198,7 +282,7 @@ fn bomb_stops_at_the_ratio_or_budget() {
 fn member_limit_makes_the_archive_unknown() {
     let mut few = config();
     few.limits.max_members = 2;
-    let (facts, _) = scan_with(&fixture("zip-clear.zip"), 7, &few);
+    let (facts, _) = scan(&fixture("zip-clear.zip"), 7, &few);
     assert_eq!(facts.encryption.verdict, Verdict::Unknown);
     assert!(facts.limits.iter().any(|h| h.kind == LimitKind::Members));
 }
@@ -226,7 +310,7 @@ fn damaged_archives_never_claim_encryption_wrongly() {
     ] {
         let bytes = fixture(name);
         for cut in [10, bytes.len() / 2, bytes.len() - 5] {
-            let (facts, _) = scan_with(&bytes[..cut], 7, &config());
+            let (facts, _) = scan(&bytes[..cut], 7, &config());
             assert_eq!(
                 facts.encryption.verdict,
                 Verdict::Unknown,

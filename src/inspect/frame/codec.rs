@@ -114,6 +114,11 @@ impl Decoding {
         self.decoded
     }
 
+    /// Limits met so far (a stop); `finish` may add one for a stream that ends early.
+    pub(crate) fn limits(&self) -> &[LimitHit] {
+        &self.limits
+    }
+
     /// Decodes `input` and hands each piece of output to `sink`, with the expansion budget.
     pub(crate) fn push(
         &mut self,

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 use crate::inspect::detect::{DetectSink, TextScanner};
 use crate::inspect::engine::Engine;
-use crate::inspect::file::{FileScanner, ScanCx};
+use crate::inspect::file::{FileScanner, FormatFacts, ScanCx};
 use crate::inspect::frame::mismatch::type_mismatch;
 use crate::inspect::report::{Encryption, FileReport, FileType, LimitHit};
 use crate::inspect::sink::TextOrigin;
@@ -93,29 +93,49 @@ impl FileSlot {
         self.scanner.as_ref().is_none_or(FileScanner::settled)
     }
 
-    pub(crate) fn finish(mut self, engine: &Engine, budgets: &mut Budgets<'_>) -> FileReport {
-        let det = engine.detectors();
-        let facts = match self.scanner.take() {
-            Some(scanner) => {
-                let mut sink = DetectSink {
-                    detectors: det,
-                    scanner: &mut self.text,
-                    budget: budgets.text,
-                };
-                let mut cx = ScanCx {
-                    config: engine.config(),
-                    sink: &mut sink,
-                    expand_budget: budgets.expand,
-                };
-                Some(scanner.finish(&mut cx))
-            }
+    /// The report `finish` will give, once the file has settled (`None` before): everything
+    /// but `size`, which counts the bytes so far, and `sha256`, which is left empty.
+    pub(crate) fn settled_report(&self, engine: &Engine) -> Option<FileReport> {
+        let facts = match &self.scanner {
+            Some(scanner) => Some(scanner.settled_facts()?.clone()),
             None => None,
         };
+        Some(self.report(engine, facts, self.text.clone(), String::new()))
+    }
+
+    pub(crate) fn finish(mut self, engine: &Engine, budgets: &mut Budgets<'_>) -> FileReport {
+        let facts = self.scanner.take().map(|scanner| {
+            let mut sink = DetectSink {
+                detectors: engine.detectors(),
+                scanner: &mut self.text,
+                budget: budgets.text,
+            };
+            let mut cx = ScanCx {
+                config: engine.config(),
+                sink: &mut sink,
+                expand_budget: budgets.expand,
+            };
+            scanner.finish(&mut cx)
+        });
+        let sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let text = std::mem::take(&mut self.text);
+        self.report(engine, facts, text, sha256)
+    }
+
+    /// Assembles the report from the scanner's facts and the file's text findings.
+    fn report(
+        &self,
+        engine: &Engine,
+        facts: Option<FormatFacts>,
+        mut text: TextScanner,
+        sha256: String,
+    ) -> FileReport {
+        let det = engine.detectors();
         if let Some(name) = &self.name {
-            self.text.end(det);
-            self.text.push(det, name.as_bytes(), TextOrigin::FileName);
+            text.end(det);
+            text.push(det, name.as_bytes(), TextOrigin::FileName);
         }
-        let (findings, _, cap) = self.text.finish(det);
+        let (findings, _, cap) = text.finish(det);
         let (label, detections) = findings.into_parts();
         let (file_type, encryption, members, mut limits) = match facts {
             Some(f) => (f.file_type, f.encryption, f.members, f.limits),
@@ -126,7 +146,7 @@ impl FileSlot {
                 Vec::new(),
             ),
         };
-        limits.extend(self.limits);
+        limits.extend(self.limits.iter().cloned());
         limits.extend(cap);
         FileReport {
             type_mismatch: type_mismatch(
@@ -134,12 +154,12 @@ impl FileSlot {
                 self.declared_type.as_deref(),
                 self.name.as_deref(),
             ),
-            name: self.name,
-            field: self.field,
-            declared_type: self.declared_type,
+            name: self.name.clone(),
+            field: self.field.clone(),
+            declared_type: self.declared_type.clone(),
             file_type,
             size: self.size,
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256,
             encryption,
             label,
             detections,

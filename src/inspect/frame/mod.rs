@@ -105,6 +105,17 @@ impl Framer {
         }
     }
 
+    /// Once settled, the reports of files the framer still holds (the body's file when the
+    /// body is one file), as `finish` will give them; `None` while not settled.
+    pub(crate) fn settled_files(&self, engine: &Engine) -> Option<Vec<FileReport>> {
+        match self {
+            Self::Raw(slot) => slot.settled_report(engine).map(|r| vec![r]),
+            Self::Multipart(m) => m.settled().then(Vec::new),
+            Self::Text(_) => None,
+            Self::Finished => Some(Vec::new()),
+        }
+    }
+
     pub(crate) fn finish(&mut self, out: &mut Out<'_>) {
         match std::mem::replace(self, Self::Finished) {
             Self::Raw(slot) => out.finish_file(*slot),

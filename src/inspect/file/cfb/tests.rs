@@ -1,7 +1,8 @@
 use super::legacy::{DEFAULT_PASSWORD_REASON, FilePass};
 use super::{EncryptionInfoVersion, encryption_info_version};
-use crate::inspect::file::scan_testutil::{SPLITS, abuse, config, fixture, scan};
+use crate::inspect::file::testutil::{SPLITS, config, damage, fixture, scan};
 use crate::inspect::report::{EncryptionKind, FileType, Verdict};
+use crate::inspect::sink::TextOrigin::Body;
 
 /// (fixture, type, verdict, kind, words of the reason)
 const CASES: &[(&str, FileType, Verdict, Option<EncryptionKind>, &str)] = &[
@@ -97,7 +98,7 @@ fn fixtures_get_their_verdict_at_every_split() {
                 facts.encryption
             );
             // Legacy text extraction is out of scope: nothing reaches the sink.
-            assert!(sink.body.is_empty() && sink.labels.is_empty());
+            assert!(sink.text(Body).is_empty() && sink.labels.is_empty());
         }
     }
 }
@@ -105,7 +106,7 @@ fn fixtures_get_their_verdict_at_every_split() {
 #[test]
 fn truncated_and_damaged_files_never_panic() {
     for (name, ..) in CASES {
-        assert!(abuse(&fixture(name)) > 20);
+        assert!(damage(&fixture(name), &config()).len() > 20);
     }
 }
 

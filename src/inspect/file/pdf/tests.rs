@@ -1,6 +1,7 @@
 use super::crypt::{ATTACHMENTS_ONLY, OWNER_ONLY};
-use crate::inspect::file::scan_testutil::{SPLITS, abuse, config, fixture, scan};
+use crate::inspect::file::testutil::{SPLITS, config, damage, fixture, scan};
 use crate::inspect::report::{EncryptionKind, FileType, LabelSource, Level, Verdict};
+use crate::inspect::sink::TextOrigin::{Body, Metadata};
 
 /// (fixture, verdict, kind, words of the reason)
 const CASES: &[(&str, Verdict, Option<EncryptionKind>, &str)] = &[
@@ -116,16 +117,16 @@ fn page_text_and_info_reach_the_sink() {
             "\\backslash",
         ] {
             assert!(
-                sink.body.contains(want),
+                sink.has(Body, want),
                 "@{split}: {want:?} not in {:?}",
-                sink.body
+                sink.text(Body)
             );
         }
         for want in ["Kwartaalrapport", "Klantgegevens", "rapport intern"] {
             assert!(
-                sink.metadata.contains(want),
+                sink.has(Metadata, want),
                 "@{split}: {:?}",
-                sink.metadata
+                sink.text(Metadata)
             );
         }
         assert!(sink.labels.is_empty());
@@ -135,11 +136,11 @@ fn page_text_and_info_reach_the_sink() {
 #[test]
 fn object_streams_are_read_for_info_and_text() {
     let (_, sink) = scan(&fixture("pdf-xref-stream-clear.pdf"), 7, &config());
-    assert!(sink.body.contains("111222333"), "{:?}", sink.body);
+    assert!(sink.has(Body, "111222333"), "{:?}", sink.text(Body));
     assert!(
-        sink.metadata.contains("Kwartaalrapport"),
+        sink.has(Metadata, "Kwartaalrapport"),
         "{:?}",
-        sink.metadata
+        sink.text(Metadata)
     );
 }
 
@@ -147,9 +148,9 @@ fn object_streams_are_read_for_info_and_text() {
 fn incremental_update_text_is_seen() {
     let (_, sink) = scan(&fixture("pdf-incremental.pdf"), 4096, &config());
     assert!(
-        sink.metadata.contains("Bijgewerkt rapport"),
+        sink.has(Metadata, "Bijgewerkt rapport"),
         "{:?}",
-        sink.metadata
+        sink.text(Metadata)
     );
 }
 
@@ -170,9 +171,9 @@ fn labels_from_info_map_by_name_and_from_xmp_by_guid() {
             "@{split}"
         );
         assert!(
-            sink.metadata.contains("Jaarplan Geheim"),
+            sink.has(Metadata, "Jaarplan Geheim"),
             "{:?}",
-            sink.metadata
+            sink.text(Metadata)
         );
     }
 }
@@ -180,7 +181,7 @@ fn labels_from_info_map_by_name_and_from_xmp_by_guid() {
 #[test]
 fn encrypted_files_yield_no_readable_text() {
     let (_, sink) = scan(&fixture("pdf-user-aes256.pdf"), 4096, &config());
-    assert!(!sink.body.contains("Vertrouwelijk"));
+    assert!(!sink.has(Body, "Vertrouwelijk"));
     assert!(sink.labels.is_empty());
 }
 
@@ -257,7 +258,7 @@ fn truncated_file_without_trailer_is_unknown() {
 #[test]
 fn truncated_and_damaged_files_never_panic() {
     for (name, ..) in CASES {
-        assert!(abuse(&fixture(name)) > 20);
+        assert!(damage(&fixture(name), &config()).len() > 20);
     }
 }
 
@@ -265,17 +266,7 @@ fn truncated_and_damaged_files_never_panic() {
 fn decompression_budget_is_enforced() {
     let mut config = config();
     config.limits.max_expanded_bytes = 10;
-    let mut sink = crate::inspect::file::scan_testutil::Recorder::default();
-    let mut budget = 10u64;
-    let mut cx = crate::inspect::file::ScanCx {
-        config: &config,
-        sink: &mut sink,
-        expand_budget: &mut budget,
-    };
-    let mut scanner = crate::inspect::file::FileScanner::new(&config, 0);
-    scanner.feed(&fixture("pdf-clear.pdf"), &mut cx);
-    let facts = scanner.finish(&mut cx);
-    assert_eq!(budget, 0);
+    let (facts, _) = scan(&fixture("pdf-clear.pdf"), usize::MAX, &config);
     assert!(
         facts
             .limits

@@ -23,6 +23,8 @@ pub(super) struct Folder {
     coder: Option<(Vec<u8>, Vec<u8>)>,
     coders: usize,
     unpack_sizes: Vec<u64>,
+    /// The coder output that is the folder's result (bound to no other coder's input).
+    main_out: usize,
     crc_defined: bool,
 }
 
@@ -32,6 +34,8 @@ struct Streams {
     pack_sizes: Vec<u64>,
     folders: Vec<Folder>,
     unpack_streams: Vec<u64>,
+    /// Unpacked size of each stream (file content), folder by folder, when listed.
+    sizes: Option<Vec<u64>>,
 }
 
 pub(super) struct File {
@@ -43,6 +47,7 @@ pub(super) struct File {
 pub(super) struct Archive {
     pub(super) folders: Vec<Folder>,
     unpack_streams: Vec<u64>,
+    sizes: Vec<u64>,
     pub(super) files: Vec<File>,
 }
 
@@ -235,6 +240,7 @@ fn read_header(cur: &mut Cur<'_>) -> R<Archive> {
             }
             0x04 => {
                 let s = read_streams(cur)?;
+                archive.sizes = s.stream_sizes();
                 archive.folders = s.folders;
                 archive.unpack_streams = s.unpack_streams;
             }
@@ -326,10 +332,14 @@ fn read_folder(cur: &mut Cur<'_>) -> R<(Folder, usize)> {
         outs += o;
     }
     f.coders = coders;
+    let mut bound = Vec::new();
     for _ in 0..outs.saturating_sub(1) {
         cur.number()?;
-        cur.number()?;
+        bound.push(cur.number()?);
     }
+    f.main_out = (0..outs)
+        .find(|o| !bound.contains(&(*o as u64)))
+        .unwrap_or(0);
     let packed = ins.saturating_sub(outs.saturating_sub(1));
     if packed > 1 {
         for _ in 0..packed {
@@ -349,11 +359,20 @@ fn read_substreams(cur: &mut Cur<'_>, s: &mut Streams) -> R<()> {
                 }
             }
             0x09 => {
-                for n in &s.unpack_streams {
-                    for _ in 1..*n {
-                        cur.number()?;
+                let mut sizes = Vec::new();
+                for (n, folder) in s.unpack_streams.iter().zip(&s.folders) {
+                    if *n == 0 {
+                        continue;
                     }
+                    let mut sum = 0u64;
+                    for _ in 1..*n {
+                        let size = cur.number()?;
+                        sum = sum.saturating_add(size);
+                        sizes.push(size);
+                    }
+                    sizes.push(folder.size().saturating_sub(sum));
                 }
+                s.sizes = Some(sizes);
             }
             0x0A => {
                 let count = s
@@ -411,6 +430,34 @@ fn utf16_names(b: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+// === impl Folder ===
+
+impl Folder {
+    /// Unpacked size of the folder's result.
+    fn size(&self) -> u64 {
+        self.unpack_sizes.get(self.main_out).copied().unwrap_or(0)
+    }
+}
+
+// === impl Streams ===
+
+impl Streams {
+    /// Each stream's size: as listed, or one stream per folder of the folder's size.
+    fn stream_sizes(&self) -> Vec<u64> {
+        if let Some(sizes) = &self.sizes {
+            return sizes.clone();
+        }
+        self.unpack_streams
+            .iter()
+            .zip(&self.folders)
+            .flat_map(|(n, f)| {
+                let one = if *n == 1 { f.size() } else { 0 };
+                std::iter::repeat_n(one, usize::try_from(*n).unwrap_or(0))
+            })
+            .collect()
+    }
+}
+
 // === impl Archive ===
 
 impl Archive {
@@ -424,16 +471,15 @@ impl Archive {
         for (i, n) in self.unpack_streams.iter().enumerate() {
             folder_of.extend(std::iter::repeat_n(i, usize::try_from(*n).unwrap_or(0)));
         }
-        let mut streams = folder_of.into_iter();
+        let mut streams = folder_of.into_iter().zip(self.sizes.iter().copied());
         self.files
             .iter()
             .take(1000)
             .map(|f| {
-                let aes = f.has_stream
-                    && streams
-                        .next()
-                        .and_then(|i| self.folders.get(i))
-                        .is_some_and(|folder| folder.aes);
+                let stream = if f.has_stream { streams.next() } else { None };
+                let aes = stream
+                    .and_then(|(i, _)| self.folders.get(i))
+                    .is_some_and(|folder| folder.aes);
                 let encryption = if aes {
                     Encryption::encrypted(EncryptionKind::SevenZipAes, "AES folder")
                 } else if f.has_stream {
@@ -444,7 +490,7 @@ impl Archive {
                 MemberReport {
                     name: String::from_utf8_lossy(&f.name).into_owned(),
                     file_type: FileType::Unknown,
-                    size: 0,
+                    size: stream.map_or(0, |(_, size)| size),
                     encryption,
                 }
             })
