@@ -139,8 +139,7 @@ impl Opts {
             },
             sluis_config: args
                 .sluis_config
-                .or_else(|| env("SLUIS_CONFIG").map(PathBuf::from))
-                ,
+                .or_else(|| env("SLUIS_CONFIG").map(PathBuf::from)),
             sluis_bin: args
                 .sluis_bin
                 .or_else(|| env("SLUIS_BIN").map(PathBuf::from))
@@ -170,9 +169,7 @@ impl Opts {
             idle_conns: 64,
             idle_hold: Duration::from_millis(500),
             intercept: Intercept::Auto,
-            sluis_config: env("SLUIS_CONFIG")
-                .map(PathBuf::from)
-                ,
+            sluis_config: env("SLUIS_CONFIG").map(PathBuf::from),
             sluis_bin: PathBuf::from(env!("CARGO_BIN_EXE_sluis")),
             policy_dir: default_policy_dir(),
             out: default_out().join("smoke"),

@@ -20,7 +20,7 @@ use crate::policy::{Decision, InspectFailure, Policy, RequestCheck, RequestFacts
 use crate::proxy::blockpage::{self, BlockInfo};
 use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
-use crate::proxy::hold::{self, Counted, HoldError, Tee};
+use crate::proxy::hold::{self, Counted, Held, HoldError, Tee};
 use crate::proxy::observe::{ExchangeLog, Late, Logged};
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
@@ -172,10 +172,23 @@ async fn held(
             return Err(ProxyError::HoldFailed);
         }
     };
-    log.report(proxy, &held.report, started.elapsed());
-    let decision = policy.evaluate_body(&facts.view(), &held.report);
+    let (spool, report, continuation) = match held {
+        Held::Complete {
+            spool,
+            trailers,
+            report,
+        } => (spool, report, Continuation::Trailers(trailers)),
+        Held::Settled {
+            spool,
+            rest,
+            session,
+            report,
+        } => (spool, report, Continuation::Rest(rest, session)),
+    };
+    let decision = policy.evaluate_body(&facts.view(), &report);
     log.decision(&decision);
     if decision.blocks() {
+        log.report(proxy, &report, started.elapsed());
         let req = Request::from_parts(head, body::empty());
         return Ok(Outcome::Answered(block(
             &policy,
@@ -183,18 +196,50 @@ async fn held(
             log,
             &facts,
             &req,
-            Some(&held.report),
+            Some(&report),
         )));
     }
-    let upload = Arc::new(AtomicU64::new(held.spool.len()));
-    let req = Request::from_parts(head, hold::release(held.spool, held.trailers));
-    let res = forward::forward(proxy, conn, &facts.target, req).await?;
-    // The bytes were counted while held; the released body must not count them again.
-    Ok(Outcome::Forwarded {
-        res,
-        upload,
-        late: None,
-    })
+    match continuation {
+        Continuation::Trailers(trailers) => {
+            log.report(proxy, &report, started.elapsed());
+            let upload = Arc::new(AtomicU64::new(spool.len()));
+            let req = Request::from_parts(head, hold::release(spool, trailers));
+            let res = forward::forward(proxy, conn, &facts.target, req).await?;
+            // The bytes were counted while held; the released body is not counted again.
+            Ok(Outcome::Forwarded {
+                res,
+                upload,
+                late: None,
+            })
+        }
+        Continuation::Rest(rest, session) => {
+            // Settled early: the verdict stands, the rest streams, and the session reads along
+            // so the audit gets the final report (real sizes and hashes).
+            let upload = Arc::new(AtomicU64::new(spool.len()));
+            let (done, final_report) = oneshot::channel::<Report>();
+            let rest = Tee::new(rest, *session, done, upload.clone()).boxed_unsync();
+            let req = Request::from_parts(head, hold::release_then(spool, rest));
+            let res = forward::forward(proxy, conn, &facts.target, req).await?;
+            let late: Late = Box::new(move |log, proxy| {
+                let mut final_report = final_report;
+                let report = final_report.try_recv().unwrap_or(report);
+                log.report(proxy, &report, started.elapsed());
+            });
+            Ok(Outcome::Forwarded {
+                res,
+                upload,
+                late: Some(late),
+            })
+        }
+    }
+}
+
+/// What follows the held part of a body that was allowed.
+enum Continuation {
+    /// The body was read to its end (with these trailers, if any).
+    Trailers(Option<http::HeaderMap>),
+    /// The session settled: the rest of the body, and the session to read it along.
+    Rest(Incoming, Box<crate::inspect::Session>),
 }
 
 /// Monitor mode: stream the body upstream while the inspector reads along; the verdict is

@@ -21,11 +21,23 @@ use crate::inspect::{Report, Session};
 use crate::proxy::body::{BoxError, ProxyBody};
 use crate::spool::Spool;
 
-/// A body read to its end while being inspected and held.
-pub(crate) struct Held {
-    pub(crate) spool: Spool,
-    pub(crate) trailers: Option<HeaderMap>,
-    pub(crate) report: Report,
+/// A held body, with what inspection found.
+pub(crate) enum Held {
+    /// Read to its end.
+    Complete {
+        spool: Spool,
+        trailers: Option<HeaderMap>,
+        report: Report,
+    },
+    /// The inspector settled before the end: no later byte can change a verdict. What was read
+    /// is in `spool`; the rest can stream while `session` keeps reading along for the final
+    /// report (real sizes and hashes).
+    Settled {
+        spool: Spool,
+        rest: Incoming,
+        session: Box<Session>,
+        report: Report,
+    },
 }
 
 /// Why a held body could not be read to its end.
@@ -39,7 +51,8 @@ pub(crate) enum HoldError {
     Spool(std::io::Error),
 }
 
-/// Reads `body` to its end, feeding `session` and keeping every byte in `spool`.
+/// Reads `body`, feeding `session` and keeping every byte in `spool`, until its end or until
+/// the session settles (then the rest need not be held).
 pub(crate) async fn hold(
     mut body: Incoming,
     mut session: Session,
@@ -52,6 +65,16 @@ pub(crate) async fn hold(
             Ok(data) => {
                 session.feed(&data);
                 spool.push(data).await.map_err(HoldError::Spool)?;
+                if !body.is_end_stream()
+                    && let Some(report) = session.settled_report()
+                {
+                    return Ok(Held::Settled {
+                        spool,
+                        rest: body,
+                        session: Box::new(session),
+                        report,
+                    });
+                }
             }
             Err(frame) => {
                 if let Ok(t) = frame.into_trailers() {
@@ -60,7 +83,7 @@ pub(crate) async fn hold(
             }
         }
     }
-    Ok(Held {
+    Ok(Held::Complete {
         report: session.finish(),
         spool,
         trailers,
@@ -79,6 +102,32 @@ pub(crate) fn release(spool: Spool, trailers: Option<HeaderMap>) -> ProxyBody {
                 Err(e) => Some((Err(BoxError::from(e)), (None, None))),
             }
         });
+    StreamBody::new(stream).boxed_unsync()
+}
+
+/// A body released early: the held chunks from the spool, then the rest as it arrives.
+pub(crate) fn release_then(spool: Spool, rest: ProxyBody) -> ProxyBody {
+    enum Part {
+        Held(crate::spool::SpoolReader, ProxyBody),
+        Rest(ProxyBody),
+    }
+    let start = Part::Held(spool.into_reader(), rest);
+    let stream = futures_util::stream::unfold(Some(start), |part| async move {
+        match part? {
+            Part::Held(mut reader, rest) => match reader.next_chunk().await {
+                Ok(Some(chunk)) => Some((Ok(Frame::data(chunk)), Some(Part::Held(reader, rest)))),
+                Ok(None) => next_of(rest).await,
+                Err(e) => Some((Err(BoxError::from(e)), None)),
+            },
+            Part::Rest(rest) => next_of(rest).await,
+        }
+    });
+    async fn next_of(
+        mut rest: ProxyBody,
+    ) -> Option<(Result<Frame<Bytes>, BoxError>, Option<Part>)> {
+        let frame = rest.frame().await?;
+        Some((frame, Some(Part::Rest(rest))))
+    }
     StreamBody::new(stream).boxed_unsync()
 }
 

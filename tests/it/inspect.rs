@@ -287,3 +287,83 @@ async fn a_large_held_upload_spills_encrypted_and_memory_stays_bounded() {
     );
     let _ = toml_string("");
 }
+
+/// Uploads `head` and then `pieces` one by one, 100 ms apart, as a PUT to partner.test.
+fn slow_upload(lab: &Lab, head: Vec<u8>, pieces: Vec<Vec<u8>>) -> tokio::task::JoinHandle<u16> {
+    use futures_util::StreamExt;
+    let client = crate::support::reqwest_via(&lab.proxy.url(), &[]);
+    let chunks = std::iter::once(head).chain(pieces).map(bytes::Bytes::from);
+    let stream = futures_util::stream::iter(chunks)
+        .enumerate()
+        .then(|(i, c)| async move {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok::<_, std::io::Error>(c)
+        });
+    tokio::spawn(async move {
+        client
+            .put("http://partner.test/out/archive.age")
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_whose_header_proves_encryption_is_released_before_its_end() {
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    let age = std::fs::read(fixture("documents/age-scrypt.age")).unwrap();
+    let pieces: Vec<Vec<u8>> = (0..20).map(|i| pseudo_random(1 << 20, 100 + i)).collect();
+    let mut whole = age.clone();
+    pieces.iter().for_each(|p| whole.extend_from_slice(p));
+    let upload = slow_upload(&lab, age, pieces);
+    // The age header settles the verdict: the origin gets the request while the client is
+    // still sending (about 2 s of pieces remain).
+    eventually(
+        "the request reaching the origin early",
+        Duration::from_secs(1),
+        || lab.http.requests_started() == 1,
+    )
+    .await;
+    assert!(
+        !upload.is_finished(),
+        "the upload was already complete: nothing was released early"
+    );
+    assert_eq!(upload.await.unwrap(), 200);
+    let got = lab.http.received().pop().unwrap();
+    assert_eq!(got.body_sha256, sha256_hex(&whole));
+    // The audit has the final report: the real size and hash, not the prefix seen at release.
+    eventually("the event", Duration::from_secs(10), || {
+        !lab.audit_events().is_empty()
+    })
+    .await;
+    let e = lab.audit_events().pop().unwrap();
+    assert_eq!(e["sluis"]["files"][0]["size"], whole.len());
+    assert_eq!(e["sluis"]["files"][0]["encryption"], "age");
+    assert_eq!(e["sluis"]["files"][0]["hash"]["sha256"], sha256_hex(&whole));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_whose_verdict_can_still_change_is_held_to_its_end() {
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    let text = |i: u64| {
+        pseudo_random(1 << 20, i)
+            .iter()
+            .map(|b| b"abcdefgh ijklmnop\n"[(*b as usize) % 18])
+            .collect::<Vec<u8>>()
+    };
+    let upload = slow_upload(&lab, text(1), (2..12).map(text).collect());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        lab.http.requests_started(),
+        0,
+        "a body that can still change was released early"
+    );
+    assert_eq!(upload.await.unwrap(), 200);
+    assert_eq!(lab.http.requests_started(), 1);
+}
