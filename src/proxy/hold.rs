@@ -108,10 +108,10 @@ pub(crate) fn release(spool: Spool, trailers: Option<HeaderMap>) -> ProxyBody {
 /// A body released early: the held chunks from the spool, then the rest as it arrives.
 pub(crate) fn release_then(spool: Spool, rest: ProxyBody) -> ProxyBody {
     enum Part {
-        Held(crate::spool::SpoolReader, ProxyBody),
+        Held(Box<crate::spool::SpoolReader>, ProxyBody),
         Rest(ProxyBody),
     }
-    let start = Part::Held(spool.into_reader(), rest);
+    let start = Part::Held(Box::new(spool.into_reader()), rest);
     let stream = futures_util::stream::unfold(Some(start), |part| async move {
         match part? {
             Part::Held(mut reader, rest) => match reader.next_chunk().await {
