@@ -233,8 +233,6 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, Error> {
         .ok_or_else(|| format!("{text:?} is too large").into())
 }
 
-/// The interception settings kept beside the bench, if present.
-
 fn default_policy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
