@@ -174,7 +174,9 @@ where
 {
     let svc = {
         let (proxy, conn) = (proxy.clone(), conn.clone());
-        service_fn(move |req| service::handle(proxy.clone(), conn.clone(), req))
+        // Boxed: hyper keeps the in-flight request future inside the connection state, so an
+        // unboxed one (the whole request path) would be paid by every idle connection.
+        service_fn(move |req| Box::pin(service::handle(proxy.clone(), conn.clone(), req)))
     };
     let served = http1_builder(proxy)
         .serve_connection(io, svc)
@@ -194,7 +196,9 @@ where
 {
     let svc = {
         let (proxy, conn) = (proxy.clone(), conn.clone());
-        service_fn(move |req| service::handle(proxy.clone(), conn.clone(), req))
+        // Boxed: hyper keeps the in-flight request future inside the connection state, so an
+        // unboxed one (the whole request path) would be paid by every idle connection.
+        service_fn(move |req| Box::pin(service::handle(proxy.clone(), conn.clone(), req)))
     };
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder

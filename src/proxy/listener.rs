@@ -81,7 +81,9 @@ async fn serve_client(
     let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
     let svc = {
         let (proxy, conn) = (proxy.clone(), conn.clone());
-        service_fn(move |req| service::handle(proxy.clone(), conn.clone(), req))
+        // Boxed: hyper keeps the in-flight request future inside the connection state, so an
+        // unboxed one (the whole request path) would be paid by every idle connection.
+        service_fn(move |req| Box::pin(service::handle(proxy.clone(), conn.clone(), req)))
     };
     let served = http1_builder(&proxy)
         .serve_connection(io, svc)
