@@ -28,7 +28,7 @@ impl Default for Limits {
             max_expanded_bytes: 1 << 30,
             max_ratio: 200,
             max_buffer_bytes: 16 << 20,
-            max_text_bytes: 256 << 20,
+            max_text_bytes: 4 << 30,
         }
     }
 }
