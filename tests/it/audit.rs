@@ -215,3 +215,57 @@ async fn events_also_go_to_syslog_and_shutdown_flushes() {
         assert_eq!(v["event"]["id"], file_event["event"]["id"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_the_audit_log_fails_inspected_uploads_to_external_hosts_wait() {
+    let origin = Origin::http().await;
+    // A syslog collector that is not there: every write fails.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut b = TestProxy::builder();
+    b.shipped_policy().set(
+        "audit",
+        "sink",
+        &format!("[{{ type = \"syslog\", address = \"tcp://{dead}\" }}]"),
+    );
+    let proxy = b.spawn().await;
+    let client = reqwest_via(&proxy.url(), &[]);
+    let upload = || {
+        client
+            .post(format!("http://{}/in", origin.addr))
+            .body("quarterly text")
+            .send()
+    };
+    // The first decision finds the sink broken.
+    let _ = upload().await.unwrap();
+    let mut refused = None;
+    for _ in 0..100 {
+        let res = upload().await.unwrap();
+        if res.status() == 503 {
+            refused = Some(res.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = refused.expect("uploads were not refused while auditing failed");
+    assert!(text.contains("audit log"), "{text}");
+    // Plain browsing that needs no inspection is not held up.
+    assert_eq!(
+        client
+            .get(format!("http://{}/page", origin.addr))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = crate::support::client::direct()
+        .get(format!("{}/readyz", proxy.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("audit"));
+}

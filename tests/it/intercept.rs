@@ -419,3 +419,110 @@ async fn websocket_inside_an_intercepted_tunnel() {
         assert_eq!(echoed, Message::text(format!("tls hello {i}")));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_start_creates_a_ca_and_says_how_to_trust_it() {
+    let lab = lab(&["secure.test"], &[b"http/1.1"]).await;
+    let text = lab.proxy.raw_logs().join("\n");
+    assert!(text.contains("Created the interception CA"), "{text}");
+    for client in ["Firefox", "Chromium", "update-ca-certificates", "curl"] {
+        assert!(text.contains(client), "no trust line for {client}:\n{text}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let key = lab.proxy.workdir.path().join("certs/ca.key");
+    assert_eq!(
+        std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corporate_rsa_ca_can_sign_the_leaves() {
+    use std::os::unix::fs::PermissionsExt;
+    // An RSA-2048 CA made with openssl (tests/fixtures/tls/gen.sh), as a company PKI would issue.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("corp-ca.pem");
+    let key = dir.path().join("corp-ca.key");
+    std::fs::copy(repo_path("tests/fixtures/tls/rsa2048/ca.pem"), &cert).unwrap();
+    std::fs::copy(repo_path("tests/fixtures/tls/rsa2048/ca.key"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (cert_s, key_s) = (
+        toml_string(cert.to_str().unwrap()),
+        toml_string(key.to_str().unwrap()),
+    );
+    let lab = Lab::builder(&["corp.test"])
+        .alpn(&[b"http/1.1"])
+        .policy(&repo_path("tests/fixtures/policy/intercept-all"))
+        .tweak(move |b| {
+            b.set("tls", "ca_cert", &cert_s)
+                .set("tls", "ca_key", &key_s);
+        })
+        .start()
+        .await;
+    let out = curl(&[
+        "-v",
+        "-x",
+        &lab.proxy.url(),
+        "--cacert",
+        cert.to_str().unwrap(),
+        "https://corp.test/",
+    ])
+    .await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !lab.proxy.workdir.path().join("certs/ca.pem").exists(),
+        "a CA was created despite the configured one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lab_only_option_skips_verification_for_its_hosts_only_and_warns() {
+    let ca = TestCa::new("Lab CA");
+    let origin = Origin::https(&ca.server_cert(&["lab.test", "other.test"]), &[b"http/1.1"]).await;
+    let proxy = TestProxy::builder()
+        .policy_dir(&repo_path("tests/fixtures/policy/intercept-all"))
+        .resolve("lab.test", origin.addr)
+        .resolve("other.test", origin.addr)
+        .set(
+            "upstream",
+            "danger_accept_invalid_certs_for",
+            "[\"lab.test\"]",
+        )
+        .spawn()
+        .await;
+    let sluis_ca = proxy.workdir.path().join("certs/ca.pem");
+    let ca_arg = sluis_ca.to_str().unwrap();
+    let out = curl(&[
+        "-x",
+        &proxy.url(),
+        "--cacert",
+        ca_arg,
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "https://lab.test/",
+    ])
+    .await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    proxy
+        .wait_for_log("the per-use warning", |v| {
+            v["level"] == "WARN" && v.to_string().contains("lab.test")
+        })
+        .await;
+    // Any other host is still verified.
+    let out = curl(&[
+        "-x",
+        &proxy.url(),
+        "--cacert",
+        ca_arg,
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "https://other.test/",
+    ])
+    .await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "502");
+}

@@ -33,7 +33,9 @@ enum Conn {
 // === impl SyslogSink ===
 
 impl SyslogSink {
-    /// Connects at once, so a wrong address fails at start.
+    /// Tries to connect at once. A collector that is down at start does not stop the proxy:
+    /// the sink counts as failing (so `/readyz` says so and, with `audit.fail_closed`,
+    /// inspected uploads wait) and reconnects before each write.
     pub(crate) fn new(config: SyslogSinkConfig) -> io::Result<Self> {
         let hostname = if config.hostname.is_empty() {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -47,7 +49,13 @@ impl SyslogSink {
             SyslogAddress::Tcp(a) => format!("syslog+tcp://{a}"),
             SyslogAddress::Unix(p) => format!("syslog+unix://{}", p.display()),
         };
-        let conn = Some(connect(&config.address)?);
+        let conn = match connect(&config.address) {
+            Ok(conn) => Some(conn),
+            Err(e) => {
+                tracing::warn!(sink = %stream, error = %e, "syslog collector unreachable at start; will retry");
+                None
+            }
+        };
         Ok(Self {
             chain: ChainState::new(stream, started_text(SystemTime::now()), None),
             config,

@@ -146,11 +146,27 @@ fn unix_datagram_socket() {
 }
 
 #[test]
-fn unreachable_collector_fails_at_start() {
+fn an_unreachable_collector_starts_failing_and_recovers_when_it_comes_up() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(SyslogSink::new(config(SyslogAddress::Unix(dir.path().join("none")))).is_err());
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap().to_string();
-    drop(closed);
-    assert!(SyslogSink::new(config(SyslogAddress::Tcp(addr))).is_err());
+    let mut unix = SyslogSink::new(config(SyslogAddress::Unix(dir.path().join("none")))).unwrap();
+    assert!(unix.prepare(SystemTime::now()).is_err());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut sink = SyslogSink::new(config(SyslogAddress::Tcp(addr.to_string()))).unwrap();
+    assert!(
+        sink.prepare(SystemTime::now()).is_err(),
+        "nothing listens yet"
+    );
+    // The collector comes up on the same address: the next write reconnects.
+    let listener = TcpListener::bind(addr).unwrap();
+    sink.prepare(SystemTime::now()).unwrap();
+    send(&mut sink, "late", Severity::Info);
+    sink.flush().unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("\"late\""));
 }
