@@ -4,22 +4,18 @@
 //! requests inside (`intercept`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::audit::EventAction;
 use crate::policy::{ConnectDecision, ConnectFacts};
 use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
-use crate::proxy::idle::{Activity, ActivityIo};
 use crate::proxy::observe::ExchangeLog;
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
-use crate::proxy::{Proxy, intercept, respond};
+use crate::proxy::{Proxy, intercept, respond, tunnel};
 
 /// Serves one CONNECT. Never fails: errors become responses.
 pub(crate) async fn run(
@@ -36,16 +32,17 @@ pub(crate) async fn run(
         Ok(step) => step,
         Err(err) => return fail(&proxy, &conn, log, &err),
     };
-    let on_upgrade = hyper::upgrade::on(req);
+    drop(req);
     if intercept {
+        let on_upgrade = conn.on_upgrade();
         // The log ends when the intercepted tunnel does; its requests have their own logs.
         let task_proxy = proxy.clone();
         proxy.tasks.spawn(async move {
             match on_upgrade.await {
                 Ok(client) => {
-                    intercept::serve(task_proxy.clone(), conn, target, TokioIo::new(client)).await;
+                    intercept::serve(task_proxy.clone(), conn, target, client).await;
                 }
-                Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+                Err(_) => tracing::debug!("CONNECT upgrade failed: the client left"),
             }
             log.finish(&task_proxy, http::StatusCode::OK, None);
         });
@@ -57,12 +54,13 @@ pub(crate) async fn run(
     };
     let idle = proxy.settings.tunnel_idle_timeout;
     log.mark();
+    let on_upgrade = conn.on_upgrade();
     let task_proxy = proxy.clone();
     proxy.tasks.spawn(async move {
         let (up, down) = match on_upgrade.await {
-            Ok(client) => tunnel(TokioIo::new(client), upstream, idle).await,
-            Err(e) => {
-                tracing::debug!(client = %conn.client, error = %e, "CONNECT upgrade failed");
+            Ok(client) => tunnel::run(client, upstream, idle).await,
+            Err(_) => {
+                tracing::debug!(client = %conn.client, "CONNECT upgrade failed: the client left");
                 (0, 0)
             }
         };
@@ -131,46 +129,4 @@ fn connect_target(req: &Request<Incoming>) -> Result<Target, ProxyError> {
         return Err(ProxyError::BadTarget("CONNECT needs host:port".into()));
     }
     Target::from_authority(authority, true, None)
-}
-
-/// Bytes copied per read in a tunnel: tokio's default 8 KiB costs a system call pair per 8 KiB,
-/// which dominated a tunnel's CPU time.
-const TUNNEL_BUFFER: usize = 64 << 10;
-
-/// Copies both ways until both directions have ended or the tunnel is idle too long. When one
-/// side finishes sending, the other side's write half is shut down and the opposite direction
-/// keeps flowing. Returns the bytes moved (client to upstream, upstream to client), as far as
-/// they are known when the copy ends early.
-async fn tunnel<C>(mut client: C, upstream: TcpStream, idle: Duration) -> (u64, u64)
-where
-    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let activity = Activity::new();
-    let mut upstream = ActivityIo::new(upstream, activity.clone());
-    let copy = tokio::io::copy_bidirectional_with_sizes(
-        &mut client,
-        &mut upstream,
-        TUNNEL_BUFFER,
-        TUNNEL_BUFFER,
-    );
-    tokio::pin!(copy);
-    loop {
-        tokio::select! {
-            res = &mut copy => {
-                return match res {
-                    Ok(moved) => moved,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "tunnel ended with an error");
-                        (0, 0)
-                    }
-                };
-            }
-            () = tokio::time::sleep_until(activity.deadline(idle)) => {
-                if tokio::time::Instant::now() >= activity.deadline(idle) {
-                    tracing::debug!("tunnel idle, closing");
-                    return (0, 0);
-                }
-            }
-        }
-    }
 }

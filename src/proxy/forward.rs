@@ -11,6 +11,7 @@ use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
+use crate::proxy::upgrade::OnUpgrade;
 use crate::proxy::{Proxy, hop};
 
 /// Sends the request upstream and returns the upstream's response, ready for the client.
@@ -18,10 +19,10 @@ pub(crate) async fn forward(
     proxy: &Arc<Proxy>,
     conn: &Conn,
     target: &Target,
-    mut req: Request<ProxyBody>,
+    req: Request<ProxyBody>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let upgrade = hop::wants_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    // Upgrades are HTTP/1.1 only (an h2 client never asks for one this way).
+    let upgrade = req.version() == Version::HTTP_11 && hop::wants_upgrade(req.headers());
     let (mut head, body) = req.into_parts();
     prepare_request(proxy, conn, target, &mut head, upgrade)?;
     let req = Request::from_parts(head, body);
@@ -37,8 +38,8 @@ pub(crate) async fn forward(
         .map_err(|e| ProxyError::from_client(&e))?;
 
     let switching = res.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
-        splice_upgrade(proxy, client_upgrade, hyper::upgrade::on(&mut res));
+    if switching && upgrade {
+        splice_upgrade(proxy, conn.on_upgrade(), hyper::upgrade::on(&mut res));
     }
     prepare_response(proxy, &mut res, switching);
     Ok(res.map(body::incoming))
@@ -95,20 +96,20 @@ fn via_value(proxy: &Proxy, version: Version) -> Option<HeaderValue> {
 }
 
 /// Joins the client's and the upstream's upgraded connections once both sides switched.
-fn splice_upgrade(
-    proxy: &Proxy,
-    client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-) {
+fn splice_upgrade(proxy: &Proxy, client: OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
     proxy.tasks.spawn(async move {
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
-            Err(e) => {
+        let (client, upstream) = tokio::join!(client, upstream);
+        let (mut client, mut upstream) = match (client, upstream) {
+            (Ok(client), Ok(upstream)) => (client, TokioIo::new(upstream)),
+            (Err(_), _) => {
+                tracing::debug!("upgrade failed: the client connection ended first");
+                return;
+            }
+            (_, Err(e)) => {
                 tracing::debug!(error = %e, "upgrade failed");
                 return;
             }
         };
-        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
         if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             tracing::debug!(error = %e, "upgraded connection ended with an error");
         }

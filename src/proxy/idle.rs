@@ -6,11 +6,14 @@
 //! The two timeouts are kept apart on purpose: a keep-alive connection may sit idle for the idle
 //! timeout, but once a request head starts to arrive it must complete within the (shorter)
 //! header timeout, so a slow client cannot hold a slot by trickling a head.
+//!
+//! The same stamps tell when an HTTP/1.1 connection may be parked (`h1`): no request in flight,
+//! no head arriving, no response bytes stuck behind a full socket, and quiet for a while.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +30,8 @@ pub(crate) struct Activity {
     head_since: AtomicU64,
     /// Requests between head and end of response.
     in_flight: AtomicUsize,
+    /// The last write found the socket full: bytes are still waiting in the server's buffers.
+    write_blocked: AtomicBool,
 }
 
 /// Marks a request as in flight until dropped (when its response has been sent).
@@ -41,6 +46,7 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             head_since: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
+            write_blocked: AtomicBool::new(false),
         })
     }
 
@@ -75,6 +81,28 @@ impl Activity {
         self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
     }
 
+    /// The instant a connection quiet since its last exchange may be parked: `None` while a
+    /// request is in flight, a head is arriving or a write is waiting for the socket.
+    pub(crate) fn park_deadline(&self, after: Duration) -> Option<Instant> {
+        let busy = self.in_flight.load(Ordering::Relaxed) != 0
+            || self.head_since.load(Ordering::Relaxed) != 0
+            || self.write_blocked.load(Ordering::Relaxed);
+        (!busy).then(|| self.deadline(after))
+    }
+
+    fn wrote(&self, res: &Poll<io::Result<usize>>) {
+        match res {
+            Poll::Ready(Ok(n)) => {
+                if *n > 0 {
+                    self.touch();
+                }
+                self.write_blocked.store(false, Ordering::Relaxed);
+            }
+            Poll::Ready(Err(_)) => {}
+            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+        }
+    }
+
     /// The instant a request head that is arriving must be complete by, if one is arriving.
     pub(crate) fn head_deadline(&self, timeout: Duration) -> Option<Instant> {
         match self.head_since.load(Ordering::Relaxed) {
@@ -102,6 +130,10 @@ impl<T> ActivityIo<T> {
         activity.touch();
         Self { inner, activity }
     }
+
+    pub(crate) fn into_inner(self) -> T {
+        self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for ActivityIo<T> {
@@ -128,9 +160,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ActivityIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
+        this.activity.wrote(&res);
         res
     }
 
@@ -141,9 +171,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ActivityIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
+        this.activity.wrote(&res);
         res
     }
 

@@ -14,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::proxy::Proxy;
+use crate::proxy::h1;
 use crate::proxy::idle::{Activity, ActivityIo};
-use crate::proxy::listener::{Drain, Timeouts, drive, http1_builder};
+use crate::proxy::listener::{Drain, Ended, Timeouts, drive};
 use crate::proxy::rewind::Rewind;
 use crate::proxy::service::{self, Conn};
 use crate::proxy::target::Target;
@@ -64,7 +65,7 @@ where
                 ..target
             };
             let inner = inner_conn(&outer, plain, &activity);
-            serve_http1(&proxy, inner, TokioIo::new(io), &activity).await;
+            h1::serve(&proxy, inner, io).await;
         }
         Carried::Other => {
             tracing::info!(host = %target.host, port = target.port, "intercepted tunnel carries neither TLS nor HTTP; closed");
@@ -130,11 +131,10 @@ async fn serve_tls<I>(
     proxy.observe_tls_handshake("ok");
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let inner = inner_conn(&outer, target, &activity);
-    let io = TokioIo::new(tls);
     if h2 {
-        serve_http2(&proxy, inner, io, &activity).await;
+        serve_http2(&proxy, inner, TokioIo::new(tls), &activity).await;
     } else {
-        serve_http1(&proxy, inner, io, &activity).await;
+        h1::serve(&proxy, inner, tls).await;
     }
 }
 
@@ -159,35 +159,13 @@ fn handshake_failed(proxy: &Proxy, target: &Target, sni: Option<&str>, err: &std
 }
 
 fn inner_conn(outer: &Conn, target: Target, activity: &Arc<Activity>) -> Arc<Conn> {
-    Arc::new(Conn {
-        activity: activity.clone(),
-        client: outer.client,
-        intercepted: Some(target),
-        _permit: outer._permit.clone(),
-        _open: outer._open.clone(),
-    })
-}
-
-async fn serve_http1<I>(proxy: &Arc<Proxy>, conn: Arc<Conn>, io: I, activity: &Activity)
-where
-    I: Read + Write + Unpin + Send + 'static,
-{
-    let svc = {
-        let (proxy, conn) = (proxy.clone(), conn.clone());
-        // Boxed: hyper keeps the in-flight request future inside the connection state, so an
-        // unboxed one (the whole request path) would be paid by every idle connection.
-        service_fn(move |req| Box::pin(service::handle(proxy.clone(), conn.clone(), req)))
-    };
-    let served = http1_builder(proxy)
-        .serve_connection(io, svc)
-        .with_upgrades();
-    drive(
-        served,
-        activity,
-        proxy.settings.http1_timeouts(),
-        &proxy.shutdown,
-    )
-    .await;
+    Arc::new(Conn::new(
+        activity.clone(),
+        outer.client,
+        Some(target),
+        outer._permit.clone(),
+        outer._open.clone(),
+    ))
 }
 
 async fn serve_http2<I>(proxy: &Arc<Proxy>, conn: Arc<Conn>, io: I, activity: &Activity)
@@ -208,8 +186,12 @@ where
     let timeouts = Timeouts {
         idle: proxy.settings.idle_timeout,
         head: None,
+        park: None,
     };
-    drive(served, activity, timeouts, &proxy.shutdown).await;
+    tokio::pin!(served);
+    if let Ended::Finished(Err(e)) = drive(served, activity, timeouts, &proxy.shutdown).await {
+        tracing::debug!(error = %e, "client connection ended with an error");
+    }
 }
 
 impl<I, S, B> Drain for http2::Connection<I, S, TokioExecutor>

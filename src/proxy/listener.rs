@@ -4,20 +4,22 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::proxy::error::ProxyError;
 use crate::proxy::idle::{Activity, ActivityIo};
 use crate::proxy::observe;
-use crate::proxy::service::{self, Conn};
-use crate::proxy::{Proxy, respond};
+use crate::proxy::service::Conn;
+use crate::proxy::{Proxy, h1, respond};
 
 /// Accepts connections until the proxy's shutdown fires, then lets open connections finish their
 /// exchanges (no new requests are read) and returns once they are all done. The caller bounds
@@ -56,14 +58,14 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
             conns.spawn(refuse(proxy.clone(), stream, ProxyError::Overloaded));
             continue;
         };
-        let conn = Arc::new(Conn {
-            activity: Activity::new(),
-            client: peer,
-            intercepted: None,
-            _permit: Some(Arc::new(permit)),
-            _open: Some(Arc::new(proxy.metrics.connection_opened())),
-        });
-        conns.spawn(serve_client(proxy.clone(), stream, conn, shutdown.clone()));
+        let conn = Arc::new(Conn::new(
+            Activity::new(),
+            peer,
+            None,
+            Some(Arc::new(permit)),
+            Some(Arc::new(proxy.metrics.connection_opened())),
+        ));
+        conns.spawn(serve_client(proxy.clone(), stream, conn));
     }
     // Stop accepting at once; the kernel refuses new clients while open ones finish.
     drop(listener);
@@ -71,30 +73,9 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
     conns.wait().await;
 }
 
-async fn serve_client(
-    proxy: Arc<Proxy>,
-    stream: TcpStream,
-    conn: Arc<Conn>,
-    shutdown: CancellationToken,
-) {
-    let activity = conn.activity.clone();
-    let io = TokioIo::new(ActivityIo::new(stream, activity.clone()));
-    let svc = {
-        let (proxy, conn) = (proxy.clone(), conn.clone());
-        // Boxed: hyper keeps the in-flight request future inside the connection state, so an
-        // unboxed one (the whole request path) would be paid by every idle connection.
-        service_fn(move |req| Box::pin(service::handle(proxy.clone(), conn.clone(), req)))
-    };
-    let served = http1_builder(&proxy)
-        .serve_connection(io, svc)
-        .with_upgrades();
-    drive(
-        served,
-        &activity,
-        proxy.settings.http1_timeouts(),
-        &shutdown,
-    )
-    .await;
+async fn serve_client(proxy: Arc<Proxy>, stream: TcpStream, conn: Arc<Conn>) {
+    let io = ActivityIo::new(stream, conn.activity.clone());
+    h1::serve(&proxy, conn, io).await;
 }
 
 pub(crate) fn http1_builder(proxy: &Proxy) -> http1::Builder {
@@ -113,19 +94,6 @@ pub(crate) trait Drain: Future {
     fn drain(self: Pin<&mut Self>);
 }
 
-impl<I, S, B> Drain for http1::UpgradeableConnection<I, S>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    B: hyper::body::Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    fn drain(self: Pin<&mut Self>) {
-        self.graceful_shutdown();
-    }
-}
-
 /// The timeouts a served connection runs under.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
@@ -135,56 +103,107 @@ pub(crate) struct Timeouts {
     /// A request head that has started to arrive must be complete within this; `None` for
     /// protocols where the idea does not apply (h2 multiplexes heads with other frames).
     pub(crate) head: Option<std::time::Duration>,
+    /// Quiet this long between requests: hand the socket back (`h1`); `None` = never.
+    pub(crate) park: Option<std::time::Duration>,
+}
+
+/// Why `drive` returned.
+pub(crate) enum Ended {
+    /// The connection finished: the client left, an exchange closed it, an upgrade took it,
+    /// or it was asked to close (shutdown, idle timeout) and did.
+    Finished(Result<(), hyper::Error>),
+    /// It was idle and closed its HTTP side at once when asked to park: the socket is free.
+    Parked,
+    /// Cut off: a request head took too long, or it stayed idle after being asked to close.
+    Dropped,
 }
 
 /// Runs a served connection to its end. On shutdown it is asked to finish its exchange and
 /// close. A request head that does not complete within the header timeout drops the
 /// connection; a connection with no traffic for the idle timeout is asked to close, and dropped
-/// after a further idle period, so a stalled client cannot hold its slot forever.
+/// after a further idle period, so a stalled client cannot hold its slot forever. With
+/// `timeouts.park`, a connection quiet that long between requests is asked to close: if it does
+/// so at once (it was idle), it is `Ended::Parked`.
 pub(crate) async fn drive<C: Drain>(
-    conn: C,
+    mut conn: Pin<&mut C>,
     activity: &Activity,
     timeouts: Timeouts,
     shutdown: &CancellationToken,
-) where
+) -> Ended
+where
     C::Output: Into<Result<(), hyper::Error>>,
 {
-    tokio::pin!(conn);
     let mut draining = false;
     loop {
         let idle_at = activity.deadline(timeouts.idle);
         let head_at = timeouts.head.and_then(|t| activity.head_deadline(t));
-        let wake = head_at.map_or(idle_at, |h| h.min(idle_at));
+        // While busy, look again every park period: nothing wakes this loop when a request
+        // ends.
+        let park_at = timeouts.park.filter(|_| !draining).map(|t| {
+            activity
+                .park_deadline(t)
+                .unwrap_or_else(|| Instant::now() + t)
+        });
+        let wake = [head_at, park_at]
+            .into_iter()
+            .flatten()
+            .fold(idle_at, Instant::min);
         tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res.into() {
-                    tracing::debug!(error = %e, "client connection ended with an error");
-                }
-                return;
-            }
+            res = conn.as_mut() => return Ended::Finished(res.into()),
             () = shutdown.cancelled(), if !draining => {
                 conn.as_mut().drain();
                 draining = true;
             }
             () = tokio::time::sleep_until(wake) => {
-                let now = tokio::time::Instant::now();
+                let now = Instant::now();
                 if let Some(t) = timeouts.head
                     && activity.head_deadline(t).is_some_and(|at| now >= at)
                 {
                     tracing::debug!("request head not complete within the header timeout; dropped");
-                    return;
+                    return Ended::Dropped;
+                }
+                if let Some(t) = timeouts.park
+                    && !draining
+                    && activity.park_deadline(t).is_some_and(|at| now >= at)
+                {
+                    if let Some(ended) = park(conn.as_mut()).await {
+                        return ended;
+                    }
+                    draining = true;
+                    continue;
                 }
                 if now < activity.deadline(timeouts.idle) {
                     continue;
                 }
                 if draining {
                     tracing::debug!("connection idle while draining, dropped");
-                    return;
+                    return Ended::Dropped;
                 }
                 conn.as_mut().drain();
                 draining = true;
                 activity.touch();
             }
+        }
+    }
+}
+
+/// Asks a quiet connection to close and sees whether it does at once, as an idle HTTP/1.1
+/// connection does. If it does not (it was still busy in a way the activity stamps cannot see,
+/// such as a request body the client paused), it finishes its exchange and closes: `None`.
+async fn park<C: Drain>(mut conn: Pin<&mut C>) -> Option<Ended>
+where
+    C::Output: Into<Result<(), hyper::Error>>,
+{
+    conn.as_mut().drain();
+    let polled = std::future::poll_fn(|cx| Poll::Ready(conn.as_mut().poll(cx))).await;
+    match polled {
+        Poll::Ready(res) => Some(match res.into() {
+            Ok(()) => Ended::Parked,
+            Err(e) => Ended::Finished(Err(e)),
+        }),
+        Poll::Pending => {
+            tracing::debug!("quiet connection was busy; it closes after its exchange");
+            None
         }
     }
 }

@@ -10,6 +10,7 @@ mod connect;
 mod error;
 mod exchange;
 mod forward;
+mod h1;
 mod hold;
 mod hop;
 mod idle;
@@ -20,6 +21,8 @@ mod respond;
 mod rewind;
 mod service;
 mod target;
+mod tunnel;
+mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +96,7 @@ impl Settings {
         listener::Timeouts {
             idle: self.idle_timeout,
             head: Some(self.header_read_timeout),
+            park: None,
         }
     }
 }

@@ -17,6 +17,11 @@ impl<T> Rewind<T> {
     pub(crate) fn new(prefix: Bytes, inner: T) -> Self {
         Self { prefix, inner }
     }
+
+    /// The bytes not replayed yet, and the stream.
+    pub(crate) fn into_parts(self) -> (Bytes, T) {
+        (self.prefix, self.inner)
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {

@@ -2,17 +2,18 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use http_body_util::BodyExt;
 
 use crate::proxy::body::ProxyBody;
 use crate::proxy::idle::{Activity, InFlight};
 use crate::proxy::target::Target;
+use crate::proxy::upgrade::{OnUpgrade, Upgraded};
 use crate::proxy::{Proxy, connect, exchange};
 
 /// One client connection, as the request path sees it.
@@ -28,6 +29,8 @@ pub(crate) struct Conn {
     pub(crate) _permit: Option<Arc<OwnedSemaphorePermit>>,
     /// Keeps the open-connections gauge up for as long as the permit is held.
     pub(crate) _open: Option<Arc<crate::metrics::ConnectionGuard>>,
+    /// Who takes the connection over once the answer being sent switches protocols.
+    upgrade: Mutex<Option<oneshot::Sender<Upgraded>>>,
 }
 
 /// Serves one request. Never fails: every error becomes a response.
@@ -37,11 +40,19 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let in_flight = conn.activity.request();
-    let res = if req.method() == Method::CONNECT {
-        connect::run(proxy, conn, req).await
+    let connect = req.method() == Method::CONNECT;
+    let res = if connect {
+        connect::run(proxy, conn.clone(), req).await
     } else {
-        exchange::run(proxy, conn, req).await
+        exchange::run(proxy, conn.clone(), req).await
     };
+    // A switch asked for on the way but not answered (the answer was replaced by an error, a
+    // block page): the connection stays HTTP, and whoever waits for it learns so now.
+    let switches =
+        res.status() == StatusCode::SWITCHING_PROTOCOLS || (connect && res.status().is_success());
+    if !switches {
+        drop(conn.take_upgrade());
+    }
     // In flight until the response body has been sent.
     Ok(res.map(|body| {
         Guarded {
@@ -51,6 +62,47 @@ pub(crate) async fn handle(
         .boxed_unsync()
     }))
 }
+
+// === impl Conn ===
+
+impl Conn {
+    pub(crate) fn new(
+        activity: Arc<Activity>,
+        client: SocketAddr,
+        intercepted: Option<Target>,
+        permit: Option<Arc<OwnedSemaphorePermit>>,
+        open: Option<Arc<crate::metrics::ConnectionGuard>>,
+    ) -> Self {
+        Self {
+            activity,
+            client,
+            intercepted,
+            _permit: permit,
+            _open: open,
+            upgrade: Mutex::new(None),
+        }
+    }
+
+    /// The connection itself, once the answer now being prepared (101, or 2xx to a CONNECT)
+    /// has been written. Call it only when sending such an answer; the connection is handed
+    /// over with the bytes the client sent after its request head. Fails if the connection
+    /// ends first, or if the answer sent is not a switch after all.
+    pub(crate) fn on_upgrade(&self) -> OnUpgrade {
+        let (tx, rx) = oneshot::channel();
+        *self.upgrade.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        rx
+    }
+
+    /// The taker of the connection, if an answer switched it. HTTP/1.1 serving only.
+    pub(crate) fn take_upgrade(&self) -> Option<oneshot::Sender<Upgraded>> {
+        self.upgrade
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+// === impl Guarded ===
 
 /// A response body that keeps its request counted as in flight until it is done.
 struct Guarded {

@@ -26,6 +26,9 @@ mod intercept;
 mod lifecycle;
 /// Limits and malformed input: bad requests, slow clients, connection limit.
 mod limits;
+/// Parking idle keep-alive connections: served again after, closed by the idle timeout and
+/// shutdown, still counted.
+mod park;
 /// The shipped KSP policy end to end: blocks with pages, logged browsing, check and explain.
 mod policy;
 /// CONNECT tunnels and WebSocket upgrades.

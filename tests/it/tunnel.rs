@@ -89,6 +89,103 @@ async fn connect_keeps_half_closed_tunnels_flowing() {
     assert_eq!(answer, "got 100000 bytes");
 }
 
+/// CONNECT and the first bytes of the tunnel in one write, as a client that does not wait for
+/// the proxy's answer sends them: the early bytes reach the upstream first, then the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn bytes_sent_with_the_connect_head_go_first() {
+    // An upstream that reads until the client stops sending, then sends it all back.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).await.unwrap();
+        s.write_all(&all).await.unwrap();
+        s.shutdown().await.unwrap();
+    });
+    let proxy = TestProxy::start().await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(
+        format!("CONNECT {upstream} HTTP/1.1\r\nHost: {upstream}\r\n\r\nearly|").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    s.write_all(b"late").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut echoed = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, "early|late");
+}
+
+/// The same with TLS: the ClientHello travels in the CONNECT's packet.
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_with_the_client_hello_in_the_same_write() {
+    let ca = TestCa::new("Origin Test CA");
+    let cert = ca.server_cert(&["secure.test"]);
+    let origin = Origin::https(&cert, &[b"http/1.1"]).await;
+    let proxy = TestProxy::builder()
+        .resolve("secure.test", origin.addr)
+        .spawn()
+        .await;
+    let (addr, port, ca_pem) = (proxy.addr, origin.port(), ca.cert_pem.clone());
+    let answer = tokio::task::spawn_blocking(move || pipelined_https_get(addr, port, &ca_pem))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("/pipelined"), "{answer}");
+    assert_eq!(origin.received().pop().unwrap().uri.path(), "/pipelined");
+}
+
+/// Writes `CONNECT` and the ClientHello at once, then finishes the handshake and sends one GET
+/// through the tunnel; returns the answer.
+fn pipelined_https_get(proxy: std::net::SocketAddr, port: u16, ca_pem: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("secure.test").unwrap();
+    let mut tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut first =
+        format!("CONNECT secure.test:{port} HTTP/1.1\r\nHost: secure.test:{port}\r\n\r\n")
+            .into_bytes();
+    let hello = tls.write_tls(&mut first).unwrap();
+    assert!(hello > 0);
+    let mut sock = std::net::TcpStream::connect(proxy).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.write_all(&first).unwrap();
+    // The proxy's answer, a byte at a time so that none of the server's TLS is taken with it.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(sock.read(&mut byte).unwrap(), 1, "{head:?}");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    let mut stream = rustls::Stream::new(&mut tls, &mut sock);
+    stream
+        .write_all(b"GET /pipelined HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    // A server may close without close_notify: what arrived is what counts.
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_needs_a_port_and_reports_unreachable_upstreams() {
     let proxy = TestProxy::start().await;
