@@ -50,20 +50,7 @@ async fn metrics_scrape_passes_promtool_and_counts_requests() {
     let res = client.get("http://127.0.0.1:1/").send().await.unwrap();
     assert_eq!(res.status(), 502);
 
-    let res = direct()
-        .get(format!("{}/metrics", proxy.admin_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = res.text().await.unwrap();
-    for want in [
+    let wanted = [
         r#"sluis_requests_total{action="allow",category="none",method="GET",mode="enforce",rule="allow-all"} 4"#,
         r#"sluis_upstream_errors_total{kind="connect"} 1"#,
         "sluis_request_duration_seconds_count 4",
@@ -71,9 +58,33 @@ async fn metrics_scrape_passes_promtool_and_counts_requests() {
         "sluis_open_connections",
         "sluis_build_info{",
         "process_resident_memory_bytes",
-    ] {
-        assert!(text.contains(want), "missing {want}:\n{text}");
-    }
+    ];
+    // An exchange is counted once its response has gone out, and its audit event is written
+    // after that: scrape until both have happened.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let res = direct()
+            .get(format!("{}/metrics", proxy.admin_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let text = res.text().await.unwrap();
+        let missing = wanted.iter().find(|w| !text.contains(*w));
+        match missing {
+            None => break text,
+            Some(want) if std::time::Instant::now() > deadline => {
+                panic!("missing {want}:\n{text}")
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
     let file = proxy.workdir.path().join("scrape.txt");
     std::fs::write(&file, &text).unwrap();
     let out = tool("promtool", &["check", "metrics"], Some(&file));
