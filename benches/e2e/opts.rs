@@ -125,7 +125,7 @@ impl Opts {
                 None => 256 << 20,
             },
             idle_conns: num(args.idle_conns, "IDLE_CONNS", 10_000)?,
-            idle_hold: secs(args.idle_hold, "IDLE_HOLD", if full { 15.0 } else { 2.0 })?,
+            idle_hold: secs(args.idle_hold, "IDLE_HOLD", if full { 15.0 } else { 5.0 })?,
             intercept: match args.intercept {
                 Some(i) => i,
                 None => match env("INTERCEPT").as_deref() {

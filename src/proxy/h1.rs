@@ -51,6 +51,7 @@ where
     while let Some((read_ahead, idle)) = serve_until_idle(proxy, &conn, io).await {
         io = if read_ahead.is_empty() {
             tracing::debug!("client connection parked");
+            proxy.trimmer.parked();
             match park(proxy, &conn.activity, idle).await {
                 Some(woken) => woken,
                 None => break,
@@ -148,13 +149,12 @@ async fn close<T: AsyncWrite + Unpin>(mut io: T) {
     let _ = tokio::time::timeout(CLOSE_WITHIN, io.shutdown()).await;
 }
 
-/// hyper's unparsed bytes come before those it had not read yet.
+/// hyper's unparsed bytes come before those it had not read yet. Copied out, even when one
+/// part is empty: both are slices of hyper's read buffer (8 KiB or more), which a parked
+/// connection or a tunnel would otherwise keep for its whole life.
 fn join(first: Bytes, then: Bytes) -> Bytes {
-    if then.is_empty() {
-        return first;
-    }
-    if first.is_empty() {
-        return then;
+    if first.is_empty() && then.is_empty() {
+        return Bytes::new();
     }
     let mut all = BytesMut::with_capacity(first.len() + then.len());
     all.extend_from_slice(&first);
@@ -213,6 +213,18 @@ mod tests {
         assert_eq!(
             join(a, b),
             Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        );
+    }
+
+    #[test]
+    fn read_ahead_holds_no_part_of_hypers_buffer() {
+        let buffer = Bytes::from(vec![b'x'; 8192]);
+        drop(join(buffer.slice(8192..), Bytes::new()));
+        let kept = join(buffer.slice(10..12), Bytes::new());
+        assert_eq!(kept, Bytes::from_static(b"xx"));
+        assert!(
+            buffer.is_unique(),
+            "the read-ahead still holds hyper's buffer"
         );
     }
 }

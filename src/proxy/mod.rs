@@ -21,6 +21,7 @@ mod respond;
 mod rewind;
 mod service;
 mod target;
+mod trim;
 mod tunnel;
 mod upgrade;
 
@@ -64,6 +65,8 @@ pub struct Proxy {
     audit: AuditSink,
     audit_scope: AuditScope,
     metrics: Arc<Metrics>,
+    /// Hands the memory of parked connections back to the system.
+    trimmer: trim::Trimmer,
 }
 
 /// What the proxy is built from, besides the config.
@@ -154,6 +157,7 @@ impl Proxy {
             audit,
             audit_scope: config.audit.events,
             metrics,
+            trimmer: trim::Trimmer::default(),
         })
     }
 

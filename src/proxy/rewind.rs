@@ -35,6 +35,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
             this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // An empty slice still holds the buffer it was cut from (hyper's read buffer,
+                // 8 KiB or more) for as long as the connection lives.
+                this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
@@ -86,5 +91,20 @@ mod tests {
         let mut out = String::new();
         r.read_to_string(&mut out).await.unwrap();
         assert_eq!(out, "hello world");
+    }
+
+    #[tokio::test]
+    async fn a_replayed_prefix_lets_go_of_its_buffer() {
+        let (a, b) = tokio::io::duplex(64);
+        drop(a);
+        let buffer = Bytes::from(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+        let mut r = Rewind::new(buffer.slice(..4), b);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"GET ");
+        assert!(
+            buffer.is_unique(),
+            "the replayed prefix still holds the buffer"
+        );
     }
 }
