@@ -5,9 +5,8 @@
 //! (`Conn::on_upgrade`) before it answers with the switch, and the serving loop sends it the
 //! socket once the answer is written.
 //!
-//! The socket arrives as it is, so a tunnel between two plain TCP sockets can splice them in
-//! the kernel (`splice`), and with the bytes the client sent after the request head that HTTP
-//! had already read.
+//! The socket arrives with the bytes the client sent after the request head that HTTP had
+//! already read; the proxy's own TCP socket arrives unboxed.
 
 use std::io;
 use std::pin::Pin;
@@ -28,7 +27,7 @@ pub(crate) struct Upgraded {
 
 /// The client's side of an upgraded connection.
 pub(crate) enum ClientIo {
-    /// The proxy's own client socket: tunnels splice it.
+    /// The proxy's own client socket.
     Tcp(TcpStream),
     /// Anything layered (TLS inside an intercepted tunnel, ...).
     Other(Box<dyn Io>),
@@ -55,12 +54,6 @@ impl Upgraded {
         Self {
             io: Rewind::new(read_ahead, io),
         }
-    }
-
-    /// The bytes read ahead (still to be delivered), and the stream after them.
-    #[allow(dead_code, reason = "the splicing tunnel uses it")]
-    pub(crate) fn into_parts(self) -> (Bytes, ClientIo) {
-        self.io.into_parts()
     }
 }
 
