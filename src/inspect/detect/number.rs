@@ -75,6 +75,25 @@ pub(crate) fn starts_token(hay: &[u8], i: usize) -> bool {
     }
 }
 
+/// Where the token holding the digit at `at` starts (what [`starts_token`] accepts), looking
+/// back no further than `floor`.
+pub(crate) fn token_start(hay: &[u8], at: usize, floor: usize) -> usize {
+    let mut i = at;
+    while i > floor {
+        let prev = hay.get(i - 1).copied().unwrap_or(0);
+        let glued = is_digit(prev)
+            || (is_sep(prev)
+                && i.checked_sub(2)
+                    .and_then(|p| hay.get(p))
+                    .is_some_and(|&b| is_digit(b)));
+        if !glued {
+            break;
+        }
+        i -= 1;
+    }
+    i
+}
+
 /// Parses the token starting at `start` (a digit). `None` if it is longer than [`MAX_TOKEN`]
 /// or has too many groups: then it is no BSN or card.
 pub(crate) fn parse_token(hay: &[u8], start: usize) -> Option<Token> {
