@@ -29,7 +29,7 @@ use crate::proxy::idle::Activity;
 use crate::proxy::listener::{Drain, Ended, drive, http1_builder};
 use crate::proxy::rewind::Rewind;
 use crate::proxy::service::{self, Conn};
-use crate::proxy::upgrade::{IntoClientIo, Upgraded};
+use crate::proxy::upgrade::Io;
 
 /// How long a connection must be quiet between requests before it is parked. Short, because a
 /// parked connection costs a fraction of a served one, and waking one costs about as much as
@@ -45,7 +45,7 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 /// (`ActivityIo` somewhere in it).
 pub(crate) async fn serve<T>(proxy: &Arc<Proxy>, conn: Arc<Conn>, io: T)
 where
-    T: AsyncRead + AsyncWrite + IntoClientIo + Send + Unpin + 'static,
+    T: Io + 'static,
 {
     let mut io = Rewind::new(Bytes::new(), io);
     while let Some((read_ahead, idle)) = serve_until_idle(proxy, &conn, io).await {
@@ -73,7 +73,7 @@ async fn serve_until_idle<T>(
     io: Rewind<T>,
 ) -> Option<(Bytes, T)>
 where
-    T: AsyncRead + AsyncWrite + IntoClientIo + Send + Unpin + 'static,
+    T: Io + 'static,
 {
     let svc = {
         let (proxy, conn) = (proxy.clone(), conn.clone());
@@ -105,7 +105,7 @@ where
     }
     match conn.take_upgrade() {
         Some(taker) => {
-            let _ = taker.send(Upgraded::new(read_ahead, io.into_client_io()));
+            let _ = taker.send(Rewind::new(read_ahead, Box::new(io)));
         }
         None => close(io).await,
     }

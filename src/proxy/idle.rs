@@ -130,10 +130,6 @@ impl<T> ActivityIo<T> {
         activity.touch();
         Self { inner, activity }
     }
-
-    pub(crate) fn into_inner(self) -> T {
-        self.inner
-    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for ActivityIo<T> {

@@ -24,6 +24,15 @@ impl<T> Rewind<T> {
     }
 }
 
+/// The stream inside may be anything (an upgraded connection is a boxed trait object).
+impl<T> std::fmt::Debug for Rewind<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rewind")
+            .field("prefix_len", &self.prefix.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
     fn poll_read(
         self: Pin<&mut Self>,
