@@ -39,10 +39,12 @@ impl Trimmer {
                 _ = tick.tick() => {}
                 () = shutdown.cancelled() => return,
             }
-            if self.parked.load(Ordering::Relaxed) < WORTH_IT {
+            let parked = self.parked.load(Ordering::Relaxed);
+            if parked < WORTH_IT {
                 continue;
             }
-            self.parked.store(0, Ordering::Relaxed);
+            // Parkings counted meanwhile stay for the next period.
+            self.parked.fetch_sub(parked, Ordering::Relaxed);
             // A trim takes the allocator's locks for milliseconds: keep it off the workers.
             let _ = tokio::task::spawn_blocking(trim).await;
         }

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::proxy::idle::{Activity, ActivityIo};
@@ -20,14 +19,7 @@ const COPY_BUFFER: usize = 64 << 10;
 /// one side finishes sending, the other side's write half is shut down and the opposite
 /// direction keeps flowing. Returns the bytes moved (client to upstream, upstream to client),
 /// as far as they are known when the tunnel ends early.
-pub(crate) async fn run(client: Upgraded, upstream: TcpStream, idle: Duration) -> (u64, u64) {
-    copy(client, upstream, idle).await
-}
-
-async fn copy<C>(mut client: C, upstream: TcpStream, idle: Duration) -> (u64, u64)
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-{
+pub(crate) async fn run(mut client: Upgraded, upstream: TcpStream, idle: Duration) -> (u64, u64) {
     let activity = Activity::new();
     let mut upstream = ActivityIo::new(upstream, activity.clone());
     let copy = tokio::io::copy_bidirectional_with_sizes(

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Origin, TestProxy, reqwest_via};
+use crate::support::{Origin, TestProxy, kept_alive_after_get, reqwest_via};
 
 async fn read_all(s: &mut TcpStream, within: Duration) -> String {
     let mut buf = Vec::new();
@@ -124,13 +124,7 @@ async fn beyond_max_connections_clients_get_a_clear_503() {
         .await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
-        let req = format!("GET http://{0}/ HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr);
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-        held.push(s);
+        held.push(kept_alive_after_get(proxy.addr, origin.addr).await);
     }
     let mut s = TcpStream::connect(proxy.addr).await.unwrap();
     let req = format!("GET http://{0}/ HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr);

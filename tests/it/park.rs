@@ -7,7 +7,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Origin, TestProxy, eventually, pseudo_random, sha256_hex};
+use crate::support::{
+    Origin, TestProxy, eventually, kept_alive_after_get, pseudo_random, sha256_hex,
+};
 
 fn parked(proxy: &TestProxy) -> usize {
     proxy
@@ -124,12 +126,8 @@ async fn a_parked_connection_ends_at_the_idle_timeout() {
         .set("proxy", "idle_timeout", "\"3s\"")
         .spawn()
         .await;
-    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
-    let req = format!("GET http://{0}/ HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr);
-    s.write_all(req.as_bytes()).await.unwrap();
+    let mut s = kept_alive_after_get(proxy.addr, origin.addr).await;
     let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     let answered = Instant::now();
     let n = tokio::time::timeout(Duration::from_secs(15), s.read(&mut buf))
         .await
@@ -153,13 +151,7 @@ async fn sigterm_closes_parked_connections_at_once() {
         .await;
     let mut held = Vec::new();
     for _ in 0..3 {
-        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
-        let req = format!("GET http://{0}/ HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr);
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-        held.push(s);
+        held.push(kept_alive_after_get(proxy.addr, origin.addr).await);
     }
     until_parked(&proxy, 3).await;
     let signalled = Instant::now();
@@ -184,12 +176,9 @@ async fn parked_connections_still_count_against_the_limit() {
         .set("proxy", "max_connections", "1")
         .spawn()
         .await;
-    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut s = kept_alive_after_get(proxy.addr, origin.addr).await;
     let req = format!("GET http://{0}/ HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr);
-    s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     until_parked(&proxy, 1).await;
 
     let mut other = TcpStream::connect(proxy.addr).await.unwrap();

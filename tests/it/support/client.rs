@@ -1,6 +1,10 @@
 //! Real clients: reqwest configured with the proxy, and the curl binary.
 
+use std::net::SocketAddr;
 use std::process::{Command, Output};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A reqwest client that uses `proxy` for every scheme and trusts `roots` (PEM) for HTTPS.
 pub fn reqwest_via(proxy: &str, roots: &[&str]) -> reqwest::Client {
@@ -44,4 +48,17 @@ pub async fn curl(args: &[&str]) -> Output {
 pub fn direct() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// A raw client connection to the proxy that has carried one GET for `origin` (answered 200)
+/// and is kept alive: for tests of what the proxy does with connections between requests.
+pub async fn kept_alive_after_get(proxy: SocketAddr, origin: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    let req = format!("GET http://{origin}/ HTTP/1.1\r\nHost: {origin}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    s
 }
