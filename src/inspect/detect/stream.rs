@@ -12,7 +12,7 @@ use std::cell::Cell;
 use memchr::memchr3;
 
 use crate::inspect::detect::Detectors;
-use crate::inspect::detect::digits::find_digit_pair;
+use crate::inspect::detect::digits::find_candidate;
 use crate::inspect::detect::findings::{Findings, Mask};
 use crate::inspect::detect::iban;
 use crate::inspect::detect::marking::MAX_SEGMENT;
@@ -229,10 +229,10 @@ impl TextScanner {
         let mut i = r.from.max(offset(self.skip_numbers, r.base));
         let chain = Cell::new(self.bsn_chain);
         while i < r.to {
-            let Some(pair) = find_digit_pair(hay, i, r.to) else {
+            let Some(candidate) = find_candidate(hay, i, r.to) else {
                 break;
             };
-            i = number::token_start(hay, pair, i);
+            i = number::token_start(hay, candidate, i);
             if !number::starts_token(hay, i) {
                 i += 1;
                 continue;
