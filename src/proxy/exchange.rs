@@ -159,7 +159,7 @@ async fn held(
     let held = match hold::hold(body, session, Spool::new(proxy.spool.clone())).await {
         Ok(held) => held,
         Err(HoldError::Client(e)) => return Err(ProxyError::ClientBody(e.to_string())),
-        Err(HoldError::Spool(e)) => {
+        Err(e @ (HoldError::Spool(_) | HoldError::Inspector)) => {
             tracing::warn!(error = %e, "cannot hold a body for inspection");
             let decision = policy.on_error(&facts.view(), InspectFailure::Failed);
             log.decision(&decision);

@@ -15,7 +15,8 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Incoming;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::inspect::{Report, Session};
 use crate::proxy::body::{BoxError, ProxyBody};
@@ -49,31 +50,48 @@ pub(crate) enum HoldError {
     /// The spool could not store the body (disk full, I/O error).
     #[error("the body could not be held: {0}")]
     Spool(std::io::Error),
+    /// The inspection thread stopped before the body's end.
+    #[error("the inspection of the body stopped unexpectedly")]
+    Inspector,
 }
+
+/// A body longer than this is inspected on a thread of its own while the connection goes on
+/// reading and spooling, so that one long upload keeps two cores busy instead of one. Shorter
+/// bodies are inspected in place: there a hand-over costs more than it overlaps.
+const OFFLOAD_AFTER: u64 = 4 << 20;
+/// Chunks read ahead of an offloaded inspection: what a slower inspector may pin in memory.
+const OFFLOAD_QUEUE: usize = 8;
 
 /// Reads `body`, feeding `session` and keeping every byte in `spool`, until its end or until
 /// the session settles (then the rest need not be held).
 pub(crate) async fn hold(
     mut body: Incoming,
-    mut session: Session,
+    session: Session,
     mut spool: Spool,
 ) -> Result<Held, HoldError> {
+    let mut inspector = Inspector::Inline(Box::new(session));
     let mut trailers = None;
+    let mut read = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(HoldError::Client)?;
         match frame.into_data() {
             Ok(data) => {
-                session.feed(&data);
+                read += data.len() as u64;
+                inspector.feed(&data).await?;
                 spool.push(data).await.map_err(HoldError::Spool)?;
-                if !body.is_end_stream()
-                    && let Some(report) = session.settled_report()
-                {
+                if body.is_end_stream() {
+                    continue;
+                }
+                if let Some(report) = inspector.settled_report() {
                     return Ok(Held::Settled {
                         spool,
                         rest: body,
-                        session: Box::new(session),
+                        session: inspector.into_session().await?,
                         report,
                     });
+                }
+                if read > OFFLOAD_AFTER {
+                    inspector = inspector.offload();
                 }
             }
             Err(frame) => {
@@ -84,10 +102,91 @@ pub(crate) async fn hold(
         }
     }
     Ok(Held::Complete {
-        report: session.finish(),
+        report: inspector.into_session().await?.finish(),
         spool,
         trailers,
     })
+}
+
+/// Where a held body's session runs.
+enum Inspector {
+    /// On the connection's task, chunk by chunk between reads.
+    Inline(Box<Session>),
+    /// On the blocking pool, fed through a bounded queue.
+    Offloaded {
+        queue: mpsc::Sender<Bytes>,
+        settled: oneshot::Receiver<Report>,
+        worker: JoinHandle<Session>,
+    },
+}
+
+impl Inspector {
+    async fn feed(&mut self, data: &Bytes) -> Result<(), HoldError> {
+        match self {
+            Self::Inline(session) => {
+                session.feed(data);
+                Ok(())
+            }
+            Self::Offloaded { queue, .. } => queue
+                .send(data.clone())
+                .await
+                .map_err(|_| HoldError::Inspector),
+        }
+    }
+
+    /// The report once no later byte can change it. An offloaded session says so a few chunks
+    /// later than an inline one would; those chunks are simply held.
+    fn settled_report(&mut self) -> Option<Report> {
+        match self {
+            Self::Inline(session) => session.settled_report(),
+            Self::Offloaded { settled, .. } => settled.try_recv().ok(),
+        }
+    }
+
+    fn offload(self) -> Self {
+        let Self::Inline(session) = self else {
+            return self;
+        };
+        let (queue, chunks) = mpsc::channel(OFFLOAD_QUEUE);
+        let (settle, settled) = oneshot::channel();
+        let worker = tokio::task::spawn_blocking(move || inspect_queued(*session, chunks, settle));
+        Self::Offloaded {
+            queue,
+            settled,
+            worker,
+        }
+    }
+
+    /// The session, with every chunk fed so far inspected.
+    async fn into_session(self) -> Result<Box<Session>, HoldError> {
+        match self {
+            Self::Inline(session) => Ok(session),
+            Self::Offloaded { queue, worker, .. } => {
+                drop(queue);
+                worker.await.map(Box::new).map_err(|_| HoldError::Inspector)
+            }
+        }
+    }
+}
+
+/// The offloaded session's loop: feeds it every queued chunk until the queue closes, and says
+/// once when it has settled.
+fn inspect_queued(
+    mut session: Session,
+    mut chunks: mpsc::Receiver<Bytes>,
+    settle: oneshot::Sender<Report>,
+) -> Session {
+    let mut settle = Some(settle);
+    while let Some(data) = chunks.blocking_recv() {
+        session.feed(&data);
+        if settle.is_some()
+            && let Some(report) = session.settled_report()
+            && let Some(settle) = settle.take()
+        {
+            let _ = settle.send(report);
+        }
+    }
+    session
 }
 
 /// The held body, released: its chunks from the spool, then its trailers.

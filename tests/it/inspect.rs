@@ -367,3 +367,46 @@ async fn a_body_whose_verdict_can_still_change_is_held_to_its_end() {
     assert_eq!(upload.await.unwrap(), 200);
     assert_eq!(lab.http.requests_started(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bsn_in_the_last_bytes_of_a_long_upload_still_blocks_it() {
+    // Past its first few MiB a held body is inspected on a thread of its own; the verdict
+    // must still see every byte, up to the last.
+    const SIZE: usize = 24 << 20;
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    let mut data: Vec<u8> = pseudo_random(SIZE, 12)
+        .iter()
+        .map(|b| b"abcdefghij klmnopqrstuvwxyz\n"[(*b as usize) % 28])
+        .collect();
+    data.extend_from_slice(b"\nbsn;naam\n100000009;Klant 001\n");
+    let file = lab.proxy.workdir.path().join("export.txt");
+    std::fs::write(&file, &data).unwrap();
+    let out = curl(&[
+        "-x",
+        &lab.proxy.url(),
+        "-H",
+        "Expect:",
+        "-H",
+        "Content-Type: text/plain",
+        "-T",
+        file.to_str().unwrap(),
+        "-w",
+        "\n%{http_code}",
+        "http://partner.test/export.txt",
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "403", "{body}");
+    assert_eq!(rule_of(body), "ksp-privacy-4-bsn");
+    assert_eq!(lab.http.requests_started(), 0, "a byte of the body left");
+    eventually("the event", Duration::from_secs(10), || {
+        !lab.audit_events().is_empty()
+    })
+    .await;
+    let e = lab.audit_events().pop().unwrap();
+    let file = &e["sluis"]["files"][0];
+    assert_eq!(file["size"], data.len());
+    assert_eq!(file["hash"]["sha256"], sha256_hex(&data));
+    assert_eq!(file["detections"]["bsn"], 1, "{file}");
+}
