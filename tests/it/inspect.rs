@@ -10,31 +10,53 @@ fn fixture(rel: &str) -> String {
         .to_string()
 }
 
+/// Runs curl through the proxy (trusting its CA) with `args`; returns the status and the body
+/// of the answer.
+async fn via_proxy(lab: &Lab, args: &[&str]) -> (u16, String) {
+    let proxy = lab.proxy.url();
+    let mut all = vec![
+        "-x",
+        &proxy,
+        "--cacert",
+        lab.sluis_ca_str(),
+        "-w",
+        "\n%{http_code}",
+    ];
+    all.extend_from_slice(args);
+    let out = curl(&all).await;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("no answer: {}", String::from_utf8_lossy(&out.stderr)));
+    (code.parse().unwrap(), body.to_owned())
+}
+
 /// Uploads `file` as a form field to an external host, over HTTPS (intercepted) or plain HTTP.
-/// Returns the status and the body.
 async fn upload(lab: &Lab, tls: bool, file: &str) -> (u16, String) {
     let url = if tls {
         "https://partner.test/in"
     } else {
         "http://partner.test/in"
     };
-    let out = curl(&[
-        "-x",
-        &lab.proxy.url(),
-        "--cacert",
-        lab.sluis_ca_str(),
-        "-F",
-        &format!("file=@{file}"),
-        "-F",
-        "note=quarterly figures",
-        "-w",
-        "\n%{http_code}",
+    let field = format!("file=@{file}");
+    via_proxy(lab, &["-F", &field, "-F", "note=quarterly figures", url]).await
+}
+
+/// PUTs `data` as a text file (curl `-T`, no `Expect`).
+async fn put_text(lab: &Lab, data: &[u8], url: &str) -> (u16, String) {
+    let file = lab.proxy.workdir.path().join("upload.txt");
+    std::fs::write(&file, data).unwrap();
+    let path = file.to_str().unwrap();
+    let args = [
+        "-H",
+        "Expect:",
+        "-H",
+        "Content-Type: text/plain",
+        "-T",
+        path,
         url,
-    ])
-    .await;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap(), body.to_owned())
+    ];
+    via_proxy(lab, &args).await
 }
 
 fn rule_of(body: &str) -> String {
@@ -249,32 +271,8 @@ async fn a_large_held_upload_spills_encrypted_and_memory_stays_bounded() {
         .iter()
         .map(|b| b"abcdefghij klmnopqrstuvwxyz\n"[(*b as usize) % 28])
         .collect();
-    let file = lab.proxy.workdir.path().join("big.txt");
-    std::fs::write(&file, &data).unwrap();
-    let out = curl(&[
-        "-x",
-        &lab.proxy.url(),
-        "--cacert",
-        lab.sluis_ca_str(),
-        "-H",
-        "Expect:",
-        "-H",
-        "Content-Type: text/plain",
-        "-T",
-        file.to_str().unwrap(),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        "https://partner.test/big.txt",
-    ])
-    .await;
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "200",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, body) = put_text(&lab, &data, "https://partner.test/big.txt").await;
+    assert_eq!(code, 200, "{body}");
     let got = lab.origin.received().pop().unwrap();
     assert_eq!(got.body_len, SIZE as u64);
     assert_eq!(got.body_sha256, sha256_hex(&data));
@@ -379,26 +377,9 @@ async fn a_bsn_in_the_last_bytes_of_a_long_upload_still_blocks_it() {
         .map(|b| b"abcdefghij klmnopqrstuvwxyz\n"[(*b as usize) % 28])
         .collect();
     data.extend_from_slice(b"\nbsn;naam\n100000009;Klant 001\n");
-    let file = lab.proxy.workdir.path().join("export.txt");
-    std::fs::write(&file, &data).unwrap();
-    let out = curl(&[
-        "-x",
-        &lab.proxy.url(),
-        "-H",
-        "Expect:",
-        "-H",
-        "Content-Type: text/plain",
-        "-T",
-        file.to_str().unwrap(),
-        "-w",
-        "\n%{http_code}",
-        "http://partner.test/export.txt",
-    ])
-    .await;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    assert_eq!(code, "403", "{body}");
-    assert_eq!(rule_of(body), "ksp-privacy-4-bsn");
+    let (code, body) = put_text(&lab, &data, "http://partner.test/export.txt").await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(rule_of(&body), "ksp-privacy-4-bsn");
     assert_eq!(lab.http.requests_started(), 0, "a byte of the body left");
     eventually("the event", Duration::from_secs(10), || {
         !lab.audit_events().is_empty()
