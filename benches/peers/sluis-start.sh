@@ -9,6 +9,7 @@ repo="$(cd "$here/../.." && pwd)"
 bin="${SLUIS_BIN:-$repo/target/release/sluis}"
 extra="${SLUIS_EXTRA_CONFIG:-}"
 policy_dir="${SLUIS_POLICY_DIR:-$repo/policies}"
+mode="${SLUIS_MODE:-}"
 : "${BENCH_PORT:?}" "${BENCH_RUN_DIR:?}" "${BENCH_ORIGIN_CA:?}" "${BENCH_PROXY_CA_CERT:?}"
 : "${BENCH_PROXY_CA_KEY:?}" "${BENCH_INSPECT_HOST:?}" "${BENCH_TUNNEL_HOST:?}"
 [ -x "$bin" ] || { echo "sluis-start: $bin missing; run cargo build --release" >&2; exit 1; }
@@ -20,6 +21,12 @@ mkdir -p "$BENCH_RUN_DIR/spool" "$BENCH_RUN_DIR/policies"
 # every other host, the upload host included, is intercepted and inspected per the defaults.
 cp "$policy_dir"/*.toml "$BENCH_RUN_DIR/policies/"
 sed -i "0,/^bypass = \[/s//bypass = [\n  \"$BENCH_TUNNEL_HOST\",/" "$BENCH_RUN_DIR/policies/tls.toml"
+# SLUIS_MODE=monitor (sluis-monitor.env): the same policy, logging would-blocks instead.
+if [ -n "$mode" ]; then
+  sed -i "0,/^mode = \"[a-z]*\"/s//mode = \"$mode\"/" "$BENCH_RUN_DIR/policies/ksp.toml"
+  grep -q "^mode = \"$mode\"" "$BENCH_RUN_DIR/policies/ksp.toml" || {
+    echo "sluis-start: cannot set mode $mode in ksp.toml" >&2; exit 1; }
+fi
 config="$BENCH_RUN_DIR/sluis.toml"
 cat > "$config" <<TOML
 [proxy]
