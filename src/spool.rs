@@ -178,15 +178,16 @@ impl Spool {
     }
 
     /// Turns the held body into a stream of its chunks, in order: memory first, then the file
-    /// (decrypted block by block on the blocking pool, the next block read while the current
-    /// one is sent).
+    /// (decrypted block by block on the blocking pool, the next few blocks read while the
+    /// current one is sent).
     pub fn into_reader(mut self) -> SpoolReader {
         SpoolReader {
             memory: std::mem::take(&mut self.memory),
             spill: self.file.take(),
-            file: None,
+            sealer: None,
+            spare: Vec::new(),
             next_record: 0,
-            ahead: None,
+            ahead: VecDeque::new(),
             _spool: self,
         }
     }
@@ -206,18 +207,25 @@ async fn blocking<T: Send + 'static>(
         .map_err(io::Error::other)?
 }
 
-type ReadAhead = tokio::task::JoinHandle<(Box<Sealer>, BlockBuf, io::Result<Option<Bytes>>)>;
+/// Blocks read ahead of the one being sent. A virtual disk serves several requests in flight
+/// faster than one at a time: 1 MiB direct reads ran at 1.1 GB/s one by one here, 1.6-1.8 GB/s
+/// four at a time, and the read-back of a held upload was as slow as its inspection.
+const READ_AHEAD: usize = 4;
+
+type ReadAhead = tokio::task::JoinHandle<(BlockBuf, io::Result<Option<Bytes>>)>;
 
 /// Reads a spool back.
 pub struct SpoolReader {
     memory: VecDeque<Bytes>,
     /// Still being written: flushed before the first block is read.
     spill: Option<Spill>,
-    /// Flushed: the sealer and a buffer to read into.
-    file: Option<(Box<Sealer>, BlockBuf)>,
+    /// Flushed: the sealer, shared by the reads under way.
+    sealer: Option<Arc<Sealer>>,
+    /// Buffers no read is using.
+    spare: Vec<BlockBuf>,
     next_record: u64,
-    /// The read of the next block, already under way.
-    ahead: Option<ReadAhead>,
+    /// The reads under way, in block order.
+    ahead: VecDeque<ReadAhead>,
     // Keeps the memory reservation until the last chunk has been handed out.
     _spool: Spool,
 }
@@ -229,32 +237,36 @@ impl SpoolReader {
             return Ok(Some(chunk));
         }
         if let Some(spill) = self.spill.take() {
-            self.file = Some(spill.finish().await?);
+            let (sealer, buf) = spill.finish().await?;
+            self.sealer = Some(Arc::new(*sealer));
+            self.spare.push(buf);
         }
-        let pending = match self.ahead.take() {
-            Some(pending) => pending,
-            None => match self.start_read() {
-                Some(pending) => pending,
-                None => return Ok(None),
-            },
+        self.read_ahead();
+        let Some(pending) = self.ahead.pop_front() else {
+            return Ok(None);
         };
-        let (sealer, buf, chunk) = pending.await.map_err(io::Error::other)?;
+        let (buf, chunk) = pending.await.map_err(io::Error::other)?;
+        self.spare.push(buf);
         let chunk = chunk?;
-        if chunk.is_some() {
-            self.next_record += 1;
-            self.file = Some((sealer, buf));
-            self.ahead = self.start_read();
-        }
+        self.read_ahead();
         Ok(chunk)
     }
 
-    fn start_read(&mut self) -> Option<ReadAhead> {
-        let (mut sealer, mut buf) = self.file.take()?;
-        let index = self.next_record;
-        Some(tokio::task::spawn_blocking(move || {
-            let chunk = sealer.read_record(&mut buf, index);
-            (sealer, buf, chunk)
-        }))
+    /// Starts reads until [`READ_AHEAD`] are under way or every block has been asked for.
+    fn read_ahead(&mut self) {
+        let Some(sealer) = &self.sealer else {
+            return;
+        };
+        while self.ahead.len() < READ_AHEAD && self.next_record < sealer.records {
+            let mut buf = self.spare.pop().unwrap_or_else(BlockBuf::new);
+            let sealer = Arc::clone(sealer);
+            let index = self.next_record;
+            self.next_record += 1;
+            self.ahead.push_back(tokio::task::spawn_blocking(move || {
+                let chunk = sealer.read_record(&mut buf, index);
+                (buf, chunk)
+            }));
+        }
     }
 }
 
@@ -375,7 +387,7 @@ impl Sealer {
     }
 
     /// Decrypts block `index` using `block` as the buffer; `None` past the end.
-    fn read_record(&mut self, block: &mut BlockBuf, index: u64) -> io::Result<Option<Bytes>> {
+    fn read_record(&self, block: &mut BlockBuf, index: u64) -> io::Result<Option<Bytes>> {
         if index >= self.records {
             return Ok(None);
         }
@@ -460,7 +472,8 @@ mod tests {
         let cfg = config(64 << 10, 1 << 20, dir.path());
         let budget = cfg.budget.clone();
         let mut s = Spool::new(cfg);
-        let d = data(3 << 20);
+        // More blocks than are read ahead at once, so read buffers are reused.
+        let d = data(9 << 20);
         for c in d.chunks(50_000) {
             s.push(Bytes::copy_from_slice(c)).await.unwrap();
         }

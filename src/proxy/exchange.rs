@@ -172,6 +172,10 @@ async fn held(
             return Err(ProxyError::HoldFailed);
         }
     };
+    tracing::debug!(
+        held_ms = started.elapsed().as_millis(),
+        "body read, inspected and held"
+    );
     let (spool, report, continuation) = match held {
         Held::Complete {
             spool,
