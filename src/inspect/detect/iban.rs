@@ -31,7 +31,13 @@ pub(crate) struct IbanMatch {
 }
 
 pub(crate) fn country_length(cc: [u8; 2]) -> Option<usize> {
-    LENGTHS.iter().find(|(c, _)| *c == cc).map(|(_, n)| *n)
+    // Sorted by country code (a test checks), so a candidate costs seven comparisons, not 80:
+    // base64 text offers one at most line starts.
+    LENGTHS
+        .binary_search_by_key(&cc, |(c, _)| *c)
+        .ok()
+        .and_then(|i| LENGTHS.get(i))
+        .map(|(_, n)| *n)
 }
 
 /// Validates an IBAN starting at `start` (its country code). The byte before `start`, if any,
@@ -120,6 +126,15 @@ mod tests {
         ] {
             assert_eq!(value(text).as_deref(), Some(want), "{text}");
         }
+    }
+
+    #[test]
+    fn the_length_table_is_sorted_for_binary_search() {
+        assert!(LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(country_length(*b"AD"), Some(24));
+        assert_eq!(country_length(*b"NL"), Some(18));
+        assert_eq!(country_length(*b"XK"), Some(20));
+        assert_eq!(country_length(*b"US"), None);
     }
 
     #[test]
