@@ -3,7 +3,7 @@
 # with sluis as one more row, in the same run as the peers it is compared with.
 #
 #   PEERS_HARNESS=/path/to/bench benches/peers/run.sh
-#       squid squid-2w mitmproxy-stream sluis, the harness's defaults (3 reps x 15 s, all workloads)
+#       squid squid-2w mitmproxy-stream sluis sluis-monitor, the harness's defaults (3 reps x 15 s, all workloads)
 #   REPS=1 DURATION=10 WORKLOADS="W1 W2 W3 W5" PEERS_HARNESS=... benches/peers/run.sh squid sluis
 #
 # PEERS_HARNESS is the harness directory (the one with peers.sh). It is used read-only: this
@@ -19,7 +19,7 @@ harness="${PEERS_HARNESS:?set PEERS_HARNESS to the peers harness directory (the 
 harness="$(cd "$harness" && pwd)"
 [ -x "$harness/peers.sh" ] || { echo "run.sh: no peers.sh in $harness" >&2; exit 1; }
 peers=("$@")
-[ ${#peers[@]} -gt 0 ] || peers=(squid squid-2w mitmproxy-stream sluis)
+[ ${#peers[@]} -gt 0 ] || peers=(squid squid-2w mitmproxy-stream sluis sluis-monitor)
 
 echo "run.sh: building sluis (release)" >&2
 (cd "$repo" && cargo build --release --locked --bin sluis)
