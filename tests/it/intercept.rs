@@ -6,7 +6,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::proxy::{repo_path, toml_string};
-use crate::support::{Lab, Origin, TestCa, TestProxy, curl, pseudo_random, sha256_hex};
+use crate::support::{
+    Lab, Origin, TestCa, TestProxy, curl, curl_status, pseudo_random, sha256_hex,
+};
 
 /// A lab whose proxy intercepts every tunnel but `bypass.test` and allows every request.
 async fn lab(names: &[&str], origin_alpn: &[&[u8]]) -> Lab {
@@ -493,36 +495,18 @@ async fn the_lab_only_option_skips_verification_for_its_hosts_only_and_warns() {
         .await;
     let sluis_ca = proxy.workdir.path().join("certs/ca.pem");
     let ca_arg = sluis_ca.to_str().unwrap();
-    let out = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        ca_arg,
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        "https://lab.test/",
-    ])
-    .await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(
+        curl_status(&proxy.url(), ca_arg, "https://lab.test/").await,
+        "200"
+    );
     proxy
         .wait_for_log("the per-use warning", |v| {
             v["level"] == "WARN" && v.to_string().contains("lab.test")
         })
         .await;
     // Any other host is still verified.
-    let out = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        ca_arg,
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        "https://other.test/",
-    ])
-    .await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "502");
+    assert_eq!(
+        curl_status(&proxy.url(), ca_arg, "https://other.test/").await,
+        "502"
+    );
 }

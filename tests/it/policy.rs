@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use crate::support::proxy::{repo_path, run_cli};
-use crate::support::{Lab, curl, eventually};
+use crate::support::{Lab, curl, curl_status, eventually};
 
 const BROWSER_ACCEPT: &str =
     "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
@@ -133,19 +133,15 @@ async fn a_large_refused_upload_is_refused_before_its_body_is_sent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn browsing_a_cloud_service_is_allowed_and_logged() {
     let lab = Lab::builder(&["www.dropbox.com"]).start().await;
-    let out = curl(&[
-        "-x",
-        &lab.proxy.url(),
-        "--cacert",
-        lab.sluis_ca_str(),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        "https://www.dropbox.com/home",
-    ])
-    .await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(
+        curl_status(
+            &lab.proxy.url(),
+            lab.sluis_ca_str(),
+            "https://www.dropbox.com/home"
+        )
+        .await,
+        "200"
+    );
     assert_eq!(lab.origin.received().len(), 1);
     eventually("the logged visit", Duration::from_secs(10), || {
         lab.audit_events()

@@ -45,6 +45,23 @@ pub async fn curl(args: &[&str]) -> Output {
 }
 
 /// A reqwest client without a proxy (for the admin endpoints).
+/// The status curl gets for `url` through `proxy`, trusting `ca`; the body is discarded.
+pub async fn curl_status(proxy: &str, ca: &str, url: &str) -> String {
+    let out = curl(&[
+        "-x",
+        proxy,
+        "--cacert",
+        ca,
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        url,
+    ])
+    .await;
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn direct() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().no_proxy().build().unwrap()

@@ -10,7 +10,7 @@ pub mod origin;
 pub mod pki;
 pub mod proxy;
 
-pub use client::{curl, kept_alive_after_get, reqwest_via};
+pub use client::{curl, curl_status, kept_alive_after_get, reqwest_via};
 pub use lab::Lab;
 pub use origin::Origin;
 pub use pki::TestCa;
