@@ -6,7 +6,7 @@
 //! arrives and the inspector reads along, for the audit log.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
@@ -15,7 +15,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Incoming;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::inspect::{Report, Session};
@@ -69,8 +69,9 @@ const OFFLOAD_QUEUE: usize = 4;
 /// Offloaded inspections running at once: one per core. Each keeps a core busy, so more gain
 /// nothing, and the blocking pool must keep threads for the spool's I/O, which the connections
 /// feeding those inspections wait on. Beyond the limit a body is inspected in place.
-static OFFLOAD_SLOTS: LazyLock<Slots> = LazyLock::new(|| {
-    Slots::new(std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+static OFFLOAD_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Arc::new(Semaphore::new(cores))
 });
 
 /// Reads `body`, feeding `session` and keeping every byte in `spool`, until its end or until
@@ -174,7 +175,7 @@ impl Inspector {
         let Self::Inline(session) = self else {
             return self;
         };
-        let Some(slot) = OFFLOAD_SLOTS.take() else {
+        let Ok(slot) = Arc::clone(&OFFLOAD_SLOTS).try_acquire_owned() else {
             return Self::Inline(session);
         };
         let (queue, batches) = mpsc::channel(OFFLOAD_QUEUE);
@@ -230,39 +231,6 @@ fn inspect_queued(
         }
     }
     session
-}
-
-/// A counted limit on things running at once.
-struct Slots {
-    limit: usize,
-    used: AtomicUsize,
-}
-
-/// One taken slot; dropping it frees it.
-struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    const fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            used: AtomicUsize::new(0),
-        }
-    }
-
-    fn take(&self) -> Option<Slot<'_>> {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot(self))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.used.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// The held body, released: its chunks from the spool, then its trailers.
@@ -427,22 +395,5 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Slots;
-
-    #[test]
-    fn slots_run_out_and_come_back() {
-        let slots = Slots::new(2);
-        let a = slots.take().expect("first");
-        let b = slots.take().expect("second");
-        assert!(slots.take().is_none(), "a third past the limit");
-        drop(a);
-        let c = slots.take().expect("a freed slot is taken again");
-        drop((b, c));
-        assert_eq!(slots.used.load(std::sync::atomic::Ordering::Acquire), 0);
     }
 }

@@ -42,9 +42,10 @@ async fn upload(lab: &Lab, tls: bool, file: &str) -> (u16, String) {
     via_proxy(lab, &["-F", &field, "-F", "note=quarterly figures", url]).await
 }
 
-/// PUTs `data` as a text file (curl `-T`, no `Expect`).
+/// PUTs `data` as a text file (curl `-T`, no `Expect`), named like the URL's last segment.
 async fn put_text(lab: &Lab, data: &[u8], url: &str) -> (u16, String) {
-    let file = lab.proxy.workdir.path().join("upload.txt");
+    let name = url.rsplit('/').next().unwrap_or("upload.txt");
+    let file = lab.proxy.workdir.path().join(name);
     std::fs::write(&file, data).unwrap();
     let path = file.to_str().unwrap();
     let args = [
@@ -388,4 +389,33 @@ async fn a_bsn_in_the_last_bytes_of_a_long_upload_still_blocks_it() {
     assert_eq!(file["size"], data.len());
     assert_eq!(file["hash"]["sha256"], sha256_hex(&data));
     assert_eq!(file["detections"]["bsn"], 1, "{file}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_long_uploads_at_once_than_cores_are_all_inspected_to_their_end() {
+    // Past one offloaded inspection per core, long bodies are inspected in place: each one must
+    // still see its last bytes, whichever way it went.
+    let uploads = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let lab = Lab::builder(&["partner.test"]).start().await;
+    let bodies: Vec<Vec<u8>> = (0..uploads)
+        .map(|i| {
+            let mut data: Vec<u8> = pseudo_random(12 << 20, 40 + i as u64)
+                .iter()
+                .map(|b| b"abcdefghij klmnopqrstuvwxyz\n"[(*b as usize) % 28])
+                .collect();
+            data.extend_from_slice(b"\nbsn;naam\n100000009;Klant 001\n");
+            data
+        })
+        .collect();
+    let answers = futures_util::future::join_all(bodies.iter().enumerate().map(|(i, data)| {
+        let url = format!("http://partner.test/export-{i}.txt");
+        let lab = &lab;
+        async move { put_text(lab, data, &url).await }
+    }))
+    .await;
+    for (code, body) in answers {
+        assert_eq!(code, 403, "{body}");
+        assert_eq!(rule_of(&body), "ksp-privacy-4-bsn");
+    }
+    assert_eq!(lab.http.requests_started(), 0, "a byte of a body left");
 }
