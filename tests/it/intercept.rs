@@ -379,20 +379,8 @@ async fn a_client_that_rejects_our_certificate_is_counted_and_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_inside_an_intercepted_tunnel() {
     let lab = lab(&["ws.test"], &[b"http/1.1"]).await;
-    let ca = std::fs::read(&lab.sluis_ca).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    {
-        use rustls::pki_types::pem::PemObject;
-        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
-            roots.add(c.unwrap()).unwrap();
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let ca = std::fs::read_to_string(&lab.sluis_ca).unwrap();
+    let config = crate::support::client::tls_client_config(&[&ca]);
     let mut s = TcpStream::connect(lab.proxy.addr).await.unwrap();
     s.write_all(b"CONNECT ws.test:443 HTTP/1.1\r\nHost: ws.test:443\r\n\r\n")
         .await

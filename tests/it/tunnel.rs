@@ -80,13 +80,7 @@ async fn connect_keeps_half_closed_tunnels_flowing() {
     let (mut s, head) = connect_via(&proxy, &upstream.to_string()).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     s.write_all(&vec![b'x'; 100_000]).await.unwrap();
-    s.shutdown().await.unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(answer, "got 100000 bytes");
+    assert_eq!(finish_and_read(s).await, "got 100000 bytes");
 }
 
 /// CONNECT and the first bytes of the tunnel in one write, as a client that does not wait for
@@ -113,13 +107,18 @@ async fn bytes_sent_with_the_connect_head_go_first() {
     let head = read_head(&mut s).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     s.write_all(b"late").await.unwrap();
+    assert_eq!(finish_and_read(s).await, "early|late");
+}
+
+/// Ends the client's side of a tunnel and reads what comes back until the upstream closes.
+async fn finish_and_read(mut s: TcpStream) -> String {
     s.shutdown().await.unwrap();
-    let mut echoed = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut echoed))
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut answer))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(echoed, "early|late");
+    answer
 }
 
 /// The same with TLS: the ClientHello travels in the CONNECT's packet.
@@ -144,19 +143,9 @@ async fn connect_with_the_client_hello_in_the_same_write() {
 /// Writes `CONNECT` and the ClientHello at once, then finishes the handshake and sends one GET
 /// through the tunnel; returns the answer.
 fn pipelined_https_get(proxy: std::net::SocketAddr, port: u16, ca_pem: &str) -> String {
-    use rustls::pki_types::pem::PemObject;
     use std::io::{Read, Write};
 
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = crate::support::client::tls_client_config(&[ca_pem]);
     let name = rustls::pki_types::ServerName::try_from("secure.test").unwrap();
     let mut tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
     let mut first =

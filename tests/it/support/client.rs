@@ -6,23 +6,28 @@ use std::process::{Command, Output};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A reqwest client that uses `proxy` for every scheme and trusts `roots` (PEM) for HTTPS.
-pub fn reqwest_via(proxy: &str, roots: &[&str]) -> reqwest::Client {
-    // reqwest looks for a process-wide provider even with a preconfigured config.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// A TLS client configuration (ring) that trusts exactly the CA certificates in `roots` (PEM).
+pub fn tls_client_config(roots: &[&str]) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
     let mut store = rustls::RootCertStore::empty();
     for pem in roots {
-        use rustls::pki_types::pem::PemObject;
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
             store.add(cert.unwrap()).unwrap();
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(store)
-        .with_no_client_auth();
+        .with_no_client_auth()
+}
+
+/// A reqwest client that uses `proxy` for every scheme and trusts `roots` (PEM) for HTTPS.
+pub fn reqwest_via(proxy: &str, roots: &[&str]) -> reqwest::Client {
+    // reqwest looks for a process-wide provider even with a preconfigured config.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = tls_client_config(roots);
     reqwest::Client::builder()
         .proxy(reqwest::Proxy::all(proxy).unwrap())
         .tls_backend_preconfigured(tls)
