@@ -1,10 +1,15 @@
 //! Secrets with a recognisable shape: PEM private keys, cloud access keys, API tokens.
 //!
-//! Each rule has a literal anchor that an Aho-Corasick automaton finds in one pass (with its SIMD
-//! prefilter, since anchors are rare in ordinary text); only then is the shape around the anchor
-//! checked. Evidence shows the anchor, never the secret part.
+//! Each rule has a literal anchor; only where an anchor is found is the shape around it checked.
+//! Anchors of four bytes or more are found together by an Aho-Corasick automaton, whose SIMD
+//! prefilter compares four-byte fingerprints in eight buckets while there are at most 32 of
+//! them. The two three-byte anchors have searches of their own: with them in the automaton its
+//! fingerprints shrink to three bytes in sixteen buckets, which took a fifth longer on base64
+//! text. Evidence shows the anchor, never the secret part.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use memchr::memchr;
+use memchr::memmem;
 
 use crate::inspect::detect::findings::Mask;
 use crate::inspect::report::DetectorKind;
@@ -12,7 +17,7 @@ use crate::inspect::report::DetectorKind;
 /// Longest text a rule looks at after its anchor's start.
 pub(crate) const MAX_SECRET: usize = 160;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rule {
     Pem,
     Aws,
@@ -30,6 +35,7 @@ enum Rule {
     SendGrid,
 }
 
+/// The automaton's anchors, in the order that breaks ties between anchors at one position.
 const ANCHORS: &[(&str, Rule)] = &[
     ("-----BEGIN ", Rule::Pem),
     ("AKIA", Rule::Aws),
@@ -37,16 +43,6 @@ const ANCHORS: &[(&str, Rule)] = &[
     ("ABIA", Rule::Aws),
     ("ACCA", Rule::Aws),
     ("AIza", Rule::Google),
-    ("0Q~", Rule::Azure),
-    ("1Q~", Rule::Azure),
-    ("2Q~", Rule::Azure),
-    ("3Q~", Rule::Azure),
-    ("4Q~", Rule::Azure),
-    ("5Q~", Rule::Azure),
-    ("6Q~", Rule::Azure),
-    ("7Q~", Rule::Azure),
-    ("8Q~", Rule::Azure),
-    ("9Q~", Rule::Azure),
     ("ghp_", Rule::GitHub),
     ("gho_", Rule::GitHub),
     ("ghu_", Rule::GitHub),
@@ -65,8 +61,21 @@ const ANCHORS: &[(&str, Rule)] = &[
     ("T3BlbkFJ", Rule::OpenAi),
     ("sk-ant-api03-", Rule::Anthropic),
     ("npm_", Rule::Npm),
-    ("SG.", Rule::SendGrid),
 ];
+
+/// Entra ID client secrets carry a digit and `Q~`; the search looks for the `~`, which is rare
+/// in text of every kind, and the anchor starts at the digit.
+const AZURE_MARK: u8 = b'~';
+const AZURE_ANCHOR: &str = "0Q~";
+const SENDGRID_ANCHOR: &str = "SG.";
+
+/// Where an anchor was found and which rule it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub(crate) at: usize,
+    rule: Rule,
+    text: &'static str,
+}
 
 /// A validated secret.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +92,19 @@ pub(crate) struct SecretMatch<'h> {
 #[derive(Debug, Clone)]
 pub(crate) struct Secrets {
     ac: AhoCorasick,
+    sendgrid: memmem::Finder<'static>,
+}
+
+/// The anchors of one stretch of text, leftmost first, from positions that only move forward.
+pub(crate) struct AnchorSearch<'a> {
+    secrets: &'a Secrets,
+    hay: &'a [u8],
+    until: usize,
+    /// Each search's last answer: still the leftmost of its kind while it is at or after the
+    /// position asked for (`Some(None)`: none up to `until`).
+    automaton: Option<Option<Anchor>>,
+    azure: Option<Option<Anchor>>,
+    sendgrid: Option<Option<Anchor>>,
 }
 
 // === impl Secrets ===
@@ -92,33 +114,29 @@ impl Secrets {
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
             .build(ANCHORS.iter().map(|(a, _)| a))?;
-        Ok(Self { ac })
+        let sendgrid = memmem::Finder::new(SENDGRID_ANCHOR.as_bytes()).into_owned();
+        Ok(Self { ac, sendgrid })
     }
 
-    /// The next anchor at or after `from`, ending before `until`: (start, rule index).
-    pub(crate) fn next_anchor(
-        &self,
-        hay: &[u8],
-        from: usize,
-        until: usize,
-    ) -> Option<(usize, usize)> {
-        if from >= until {
-            return None;
+    /// A search for anchors that lie wholly before `until`.
+    pub(crate) fn search<'a>(&'a self, hay: &'a [u8], until: usize) -> AnchorSearch<'a> {
+        AnchorSearch {
+            secrets: self,
+            hay,
+            until: until.min(hay.len()),
+            automaton: None,
+            azure: None,
+            sendgrid: None,
         }
-        let input = aho_corasick::Input::new(hay).span(from..until);
-        self.ac
-            .find(input)
-            .map(|m| (m.start(), m.pattern().as_usize()))
     }
 
-    /// Checks the shape around an anchor found at `at`.
-    pub(crate) fn validate<'h>(
-        &self,
-        hay: &'h [u8],
-        at: usize,
-        rule: usize,
-    ) -> Option<SecretMatch<'h>> {
-        let (anchor, rule) = ANCHORS.get(rule)?;
+    /// Checks the shape around an anchor.
+    pub(crate) fn validate<'h>(&self, hay: &'h [u8], found: Anchor) -> Option<SecretMatch<'h>> {
+        let Anchor {
+            at,
+            rule,
+            text: anchor,
+        } = found;
         let after = at + anchor.len();
         match rule {
             Rule::Pem => pem(hay, after),
@@ -145,6 +163,74 @@ impl Secrets {
                 .map(|end| secret(hay, at, end, DetectorKind::ApiToken, "npm_")),
             Rule::SendGrid => sendgrid(hay, at, after),
         }
+    }
+}
+
+// === impl AnchorSearch ===
+
+impl AnchorSearch<'_> {
+    /// The leftmost anchor starting at or after `from`. `from` must not go back between calls.
+    pub(crate) fn next(&mut self, from: usize) -> Option<Anchor> {
+        let stale = |cached: &Option<Option<Anchor>>| match cached {
+            None => true,
+            Some(found) => found.is_some_and(|a| a.at < from),
+        };
+        if stale(&self.automaton) {
+            self.automaton = Some(self.find_automaton(from));
+        }
+        if stale(&self.azure) {
+            self.azure = Some(self.find_azure(from));
+        }
+        if stale(&self.sendgrid) {
+            self.sendgrid = Some(self.find_sendgrid(from));
+        }
+        [self.automaton, self.azure, self.sendgrid]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .min_by_key(|a| a.at)
+    }
+
+    fn find_automaton(&self, from: usize) -> Option<Anchor> {
+        if from >= self.until {
+            return None;
+        }
+        let input = aho_corasick::Input::new(self.hay).span(from..self.until);
+        let m = self.secrets.ac.find(input)?;
+        let &(text, rule) = ANCHORS.get(m.pattern().as_usize())?;
+        Some(Anchor {
+            at: m.start(),
+            rule,
+            text,
+        })
+    }
+
+    fn find_azure(&self, from: usize) -> Option<Anchor> {
+        let mut t = from + 2;
+        while t < self.until {
+            t += memchr(AZURE_MARK, self.hay.get(t..self.until)?)?;
+            if matches!(self.hay.get(t - 2..t), Some(&[d, b'Q']) if d.is_ascii_digit()) {
+                return Some(Anchor {
+                    at: t - 2,
+                    rule: Rule::Azure,
+                    text: AZURE_ANCHOR,
+                });
+            }
+            t += 1;
+        }
+        None
+    }
+
+    fn find_sendgrid(&self, from: usize) -> Option<Anchor> {
+        let k = self
+            .secrets
+            .sendgrid
+            .find(self.hay.get(from..self.until)?)?;
+        Some(Anchor {
+            at: from + k,
+            rule: Rule::SendGrid,
+            text: SENDGRID_ANCHOR,
+        })
     }
 }
 
@@ -332,9 +418,10 @@ mod tests {
         let s = Secrets::new().unwrap();
         let hay = text.as_bytes();
         let mut out = Vec::new();
+        let mut search = s.search(hay, hay.len());
         let mut pos = 0;
-        while let Some((at, rule)) = s.next_anchor(hay, pos, hay.len()) {
-            match s.validate(hay, at, rule) {
+        while let Some(found) = search.next(pos) {
+            match s.validate(hay, found) {
                 Some(m) => {
                     out.push((
                         m.kind,
@@ -342,7 +429,7 @@ mod tests {
                     ));
                     pos = m.end;
                 }
-                None => pos = at + 1,
+                None => pos = found.at + 1,
             }
         }
         out
@@ -424,5 +511,77 @@ mod tests {
     fn evidence_shows_only_the_prefix() {
         let found = scan("AKIAIOSFODNN7EXAMPLE ");
         assert_eq!(found[0].1, "AKIA************");
+    }
+
+    /// Every anchor the search must find, as one list: the automaton's and the two searched
+    /// on their own (Azure with each digit).
+    fn all_anchors() -> Vec<&'static [u8]> {
+        let digits: [&'static [u8]; 10] = [
+            b"0Q~", b"1Q~", b"2Q~", b"3Q~", b"4Q~", b"5Q~", b"6Q~", b"7Q~", b"8Q~", b"9Q~",
+        ];
+        ANCHORS
+            .iter()
+            .map(|(a, _)| a.as_bytes())
+            .chain(digits)
+            .chain([SENDGRID_ANCHOR.as_bytes()])
+            .collect()
+    }
+
+    /// The leftmost anchor starting at or after `from` and ending by `until`, byte by byte.
+    fn naive(hay: &[u8], from: usize, until: usize) -> Option<usize> {
+        let anchors = all_anchors();
+        (from..until).find(|&q| {
+            anchors
+                .iter()
+                .any(|a| q + a.len() <= until && hay.get(q..q + a.len()) == Some(a))
+        })
+    }
+
+    /// Text dense in anchor pieces and whole anchors, so near misses and overlaps are common.
+    fn anchor_soup() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let pieces: Vec<&'static [u8]> = all_anchors()
+            .into_iter()
+            .chain([
+                &b"A"[..],
+                b"Q",
+                b"~",
+                b"Q~",
+                b"7",
+                b"S",
+                b"G",
+                b".",
+                b"-",
+                b"_",
+                b"g",
+                b"h",
+                b"x",
+                b"o",
+                b"k",
+                b" ",
+                b"\n",
+            ])
+            .collect();
+        proptest::collection::vec(proptest::sample::select(pieces), 0..80)
+            .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn search_finds_what_a_byte_by_byte_search_finds(
+            hay in anchor_soup(),
+            cut in 0usize..=400,
+            steps in proptest::collection::vec(0usize..6, 1..40),
+        ) {
+            let s = Secrets::new().unwrap();
+            let until = cut.min(hay.len());
+            let mut search = s.search(&hay, until);
+            let mut from = 0;
+            for step in steps {
+                let found = search.next(from).map(|a| a.at);
+                proptest::prop_assert_eq!(found, naive(&hay, from, until), "from {}", from);
+                from = found.map_or(from + step, |at| at + step.max(1));
+            }
+        }
     }
 }

@@ -288,18 +288,19 @@ impl TextScanner {
             (r.to + AHEAD).min(r.hay.len())
         };
         let mut p = r.from.max(offset(self.skip_secrets, r.base));
-        while let Some((at, rule)) = det.secrets.next_anchor(r.hay, p, until) {
-            if at >= r.to {
+        let mut anchors = det.secrets.search(r.hay, until);
+        while let Some(found) = anchors.next(p) {
+            if found.at >= r.to {
                 break;
             }
-            match det.secrets.validate(r.hay, at, rule) {
+            match det.secrets.validate(r.hay, found) {
                 Some(m) => {
                     let fp = det.fingerprinter.as_ref();
                     self.findings.record(m.kind, m.value, m.mask, fp);
                     self.skip_secrets = r.base + m.end as u64;
                     p = m.end;
                 }
-                None => p = at + 1,
+                None => p = found.at + 1,
             }
         }
     }
