@@ -3,13 +3,14 @@
 //! rare in it: a run of three digits (one in about 250 positions of base64) or an IBAN's check
 //! digits after a two-letter country code that starts a word.
 
+use crate::inspect::detect::simd::{WINDOW, classes};
+
 /// Bytes the test at a position looks at before it (an IBAN's country code and the byte before
 /// that) and after it (the rest of a run of three digits).
 const BEFORE: usize = 3;
 const AFTER: usize = 2;
-/// Positions are tested a window of 64 bytes at a time; a window serves the positions whose
-/// bytes all lie inside it.
-const WINDOW: usize = 64;
+/// Positions are tested a window at a time; a window serves the positions whose bytes all lie
+/// inside it.
 const STEP: usize = WINDOW - BEFORE - AFTER;
 /// Window bits of the positions it serves: `BEFORE ..= WINDOW - AFTER - 1`.
 const SERVED: u64 = (u64::MAX << BEFORE) & (u64::MAX >> AFTER);
@@ -67,69 +68,6 @@ fn is_candidate(hay: &[u8], q: usize) -> bool {
     triple || iban
 }
 
-/// Bit `k` of the first mask is set when `w[k]` is an ASCII digit, of the second when it is an
-/// ASCII letter.
-#[cfg(target_arch = "x86_64")]
-#[allow(
-    unsafe_code,
-    reason = "calling a target-feature function; the feature is the target's baseline"
-)]
-fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
-    // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline), so the target feature
-    // `sse2::classes` asks for is always there.
-    unsafe { sse2::classes(w) }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
-    let mut digits = 0u64;
-    let mut letters = 0u64;
-    for (k, &b) in w.iter().enumerate() {
-        digits |= u64::from(b.is_ascii_digit()) << k;
-        letters |= u64::from(b.is_ascii_alphabetic()) << k;
-    }
-    (digits, letters)
-}
-
-/// Sixteen bytes per compare: the compiler does not turn a byte loop into vector compares and
-/// mask moves by itself, and this test runs on every byte of text the proxy inspects.
-#[cfg(target_arch = "x86_64")]
-mod sse2 {
-    use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
-        _mm_set1_epi8,
-    };
-
-    use super::WINDOW;
-
-    /// Shifts a byte range down to `-128..`, where one signed compare tests it: `b` is in
-    /// `lo..lo + n` exactly when `b + (0x80 - lo)` (wrapping) is below `-128 + n`.
-    #[target_feature(enable = "sse2")]
-    fn in_range(v: __m128i, lo: u8, n: u8) -> u32 {
-        let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(lo).cast_signed()));
-        let below = _mm_set1_epi8((0x80u8 + n).cast_signed());
-        _mm_movemask_epi8(_mm_cmplt_epi8(shifted, below)).cast_unsigned()
-    }
-
-    #[target_feature(enable = "sse2")]
-    pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
-        let mut digits = 0u64;
-        let mut letters = 0u64;
-        for (k, chunk) in w.chunks_exact(16).enumerate() {
-            let half = |at: usize| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(chunk.get(at..at + 8).unwrap_or(&[0; 8]));
-                i64::from_le_bytes(b)
-            };
-            let v = _mm_set_epi64x(half(8), half(0));
-            let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            digits |= u64::from(in_range(v, b'0', 10)) << (16 * k);
-            letters |= u64::from(in_range(lower, b'a', 26)) << (16 * k);
-        }
-        (digits, letters)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,33 +83,6 @@ mod tests {
             (d(q) && d(q + 1) && d(q + 2))
                 || (d(q) && d(q + 1) && l(q.checked_sub(1)) && l(q.checked_sub(2)) && free)
         })
-    }
-
-    #[test]
-    fn classes_flag_exactly_digits_and_letters() {
-        let mut w = [0u8; WINDOW];
-        for b in 0u8..=255 {
-            for (k, x) in w.iter_mut().enumerate() {
-                *x = if (k + usize::from(b)) % 3 == 1 {
-                    b
-                } else {
-                    b'-'
-                };
-            }
-            let (digits, letters) = classes(&w);
-            for (k, &byte) in w.iter().enumerate() {
-                assert_eq!(
-                    digits >> k & 1 == 1,
-                    byte.is_ascii_digit(),
-                    "{byte:#x} at {k}"
-                );
-                assert_eq!(
-                    letters >> k & 1 == 1,
-                    byte.is_ascii_alphabetic(),
-                    "{byte:#x} at {k}"
-                );
-            }
-        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod iban;
 mod marking;
 mod number;
 mod secret;
+mod simd;
 mod stream;
 
 pub use findings::{Findings, Fingerprinter, MAX_EVIDENCE, MAX_FINGERPRINTS, Mask, masked};

@@ -17,6 +17,7 @@ use crate::inspect::detect::findings::{Findings, Mask};
 use crate::inspect::detect::iban;
 use crate::inspect::detect::marking::MAX_SEGMENT;
 use crate::inspect::detect::number::{self, NumberKind};
+use crate::inspect::detect::simd::{DELIMITERS, delimiter_positions};
 use crate::inspect::report::{DetectorKind, LabelSource, Level, LimitHit, LimitKind};
 use crate::inspect::sink::TextOrigin;
 
@@ -313,30 +314,24 @@ impl TextScanner {
                 .checked_sub(1)
                 .and_then(|p| hay.get(p))
                 .is_some_and(|&b| is_delim(b));
+        let mut judge = |st: usize, end: Option<usize>| {
+            if let Some(seg) = end.and_then(|e| hay.get(st..e))
+                && det.markings.may_match(seg)
+                && let Some(level) = det.markings.standalone(seg)
+            {
+                self.findings.label(level, source);
+            }
+        };
         let mut start = first.then_some(r.from);
-        let mut cursor = r.from;
-        loop {
-            let search = start.unwrap_or(cursor);
-            let next = hay
-                .get(search..r.to)
-                .and_then(|s| memchr3(b'\n', b'<', b'>', s))
-                .map(|k| search + k);
+        for d in delimiter_positions(hay, r.from, r.to) {
             if let Some(st) = start {
-                let end = next.or_else(|| segment_end_beyond(hay, st, r.to, r.eof));
-                if let Some(seg) = end.and_then(|e| hay.get(st..e))
-                    && det.markings.may_match(seg)
-                    && let Some(level) = det.markings.standalone(seg)
-                {
-                    self.findings.label(level, source);
-                }
+                judge(st, Some(d));
             }
-            match next {
-                Some(d) if d + 1 < r.to => {
-                    start = Some(d + 1);
-                    cursor = d + 1;
-                }
-                _ => break,
-            }
+            // A segment that starts at `to` belongs to the next region.
+            start = (d + 1 < r.to).then_some(d + 1);
+        }
+        if let Some(st) = start {
+            judge(st, segment_end_beyond(hay, st, r.to, r.eof));
         }
     }
 }
@@ -355,7 +350,7 @@ fn offset(pos: u64, base: u64) -> usize {
 }
 
 fn is_delim(b: u8) -> bool {
-    matches!(b, b'\n' | b'<' | b'>')
+    DELIMITERS.contains(&b)
 }
 
 /// The end of a segment that did not end before `to`: within [`MAX_SEGMENT`] bytes, or at the
@@ -363,10 +358,8 @@ fn is_delim(b: u8) -> bool {
 fn segment_end_beyond(hay: &[u8], st: usize, to: usize, eof: bool) -> Option<usize> {
     let lim = (st + MAX_SEGMENT + 1).min(hay.len());
     let from = to.max(st);
-    if let Some(k) = hay
-        .get(from..lim)
-        .and_then(|s| memchr3(b'\n', b'<', b'>', s))
-    {
+    let [a, b, c] = DELIMITERS;
+    if let Some(k) = hay.get(from..lim).and_then(|s| memchr3(a, b, c, s)) {
         return Some(from + k);
     }
     (eof && hay.len() - st <= MAX_SEGMENT).then_some(hay.len())

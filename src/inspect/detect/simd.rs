@@ -1,0 +1,230 @@
+//! Byte classes of 64 bytes at a time, as bit masks (bit `k` for byte `k`). The detectors test
+//! every byte of inspected text; the compiler does not turn a byte loop into vector compares
+//! and mask moves by itself, so x86-64 uses SSE2, which every x86-64 CPU has. Other targets
+//! use the byte loop.
+
+/// Bytes per mask.
+pub(super) const WINDOW: usize = 64;
+
+/// Bytes that end a line or a markup-delimited run of text (a marking's segment).
+pub(super) const DELIMITERS: [u8; 3] = [b'\n', b'<', b'>'];
+
+/// Bit `k` of the first mask is set when `w[k]` is an ASCII digit, of the second when it is an
+/// ASCII letter.
+#[cfg(target_arch = "x86_64")]
+#[allow(
+    unsafe_code,
+    reason = "calling a target-feature function; the feature is the target's baseline"
+)]
+pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
+    // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline), so the target feature
+    // `sse2::classes` asks for is always there.
+    unsafe { sse2::classes(w) }
+}
+
+/// Bit `k` is set when `w[k]` is one of [`DELIMITERS`].
+#[cfg(target_arch = "x86_64")]
+#[allow(
+    unsafe_code,
+    reason = "calling a target-feature function; the feature is the target's baseline"
+)]
+pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
+    // SAFETY: as for `classes`, SSE2 is the x86-64 baseline.
+    unsafe { sse2::delimiters(w) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
+    (
+        mask_of(w, u8::is_ascii_digit),
+        mask_of(w, u8::is_ascii_alphabetic),
+    )
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
+    mask_of(w, |b| DELIMITERS.contains(b))
+}
+
+/// The mask of the bytes that pass `test`, byte by byte: the fallback, and the reference the
+/// vector code is tested against.
+pub(super) fn mask_of(bytes: &[u8], test: impl Fn(&u8) -> bool) -> u64 {
+    bytes
+        .iter()
+        .take(WINDOW)
+        .enumerate()
+        .fold(0, |m, (k, b)| m | u64::from(test(b)) << k)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set_epi64x, _mm_set1_epi8,
+    };
+
+    use super::{DELIMITERS, WINDOW};
+
+    /// Sixteen bytes of the window, for one compare.
+    #[target_feature(enable = "sse2")]
+    fn lane(w: &[u8; WINDOW], k: usize) -> __m128i {
+        let half = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w.get(16 * k + at..16 * k + at + 8).unwrap_or(&[0; 8]));
+            i64::from_le_bytes(b)
+        };
+        _mm_set_epi64x(half(8), half(0))
+    }
+
+    /// Shifts a byte range down to `-128..`, where one signed compare tests it: `b` is in
+    /// `lo..lo + n` exactly when `b + (0x80 - lo)` (wrapping) is below `-128 + n`.
+    #[target_feature(enable = "sse2")]
+    fn in_range(v: __m128i, lo: u8, n: u8) -> u32 {
+        let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(lo).cast_signed()));
+        let below = _mm_set1_epi8((0x80u8 + n).cast_signed());
+        _mm_movemask_epi8(_mm_cmplt_epi8(shifted, below)).cast_unsigned()
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
+        let mut digits = 0u64;
+        let mut letters = 0u64;
+        for k in 0..WINDOW / 16 {
+            let v = lane(w, k);
+            let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            digits |= u64::from(in_range(v, b'0', 10)) << (16 * k);
+            letters |= u64::from(in_range(lower, b'a', 26)) << (16 * k);
+        }
+        (digits, letters)
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
+        let [a, b, c] = DELIMITERS.map(|d| _mm_set1_epi8(d.cast_signed()));
+        let mut mask = 0u64;
+        for k in 0..WINDOW / 16 {
+            let v = lane(w, k);
+            let hit = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
+                _mm_cmpeq_epi8(v, c),
+            );
+            mask |= u64::from(_mm_movemask_epi8(hit).cast_unsigned()) << (16 * k);
+        }
+        mask
+    }
+}
+
+/// The positions of [`DELIMITERS`] in `hay[from..to]`, in order.
+pub(super) fn delimiter_positions(hay: &[u8], from: usize, to: usize) -> Delimiters<'_> {
+    let to = to.min(hay.len());
+    let mut it = Delimiters {
+        hay,
+        base: from,
+        mask: 0,
+        to,
+    };
+    it.load();
+    it
+}
+
+pub(super) struct Delimiters<'h> {
+    hay: &'h [u8],
+    /// Position of the mask's bit 0.
+    base: usize,
+    /// Delimiters not yet handed out, below `to`.
+    mask: u64,
+    to: usize,
+}
+
+impl Delimiters<'_> {
+    fn load(&mut self) {
+        if self.base >= self.to {
+            self.mask = 0;
+            return;
+        }
+        let left = self.to - self.base;
+        let mask = match self
+            .hay
+            .get(self.base..self.base + WINDOW)
+            .and_then(|w| <&[u8; WINDOW]>::try_from(w).ok())
+        {
+            Some(window) => delimiters(window),
+            None => mask_of(self.hay.get(self.base..self.to).unwrap_or(&[]), |b| {
+                DELIMITERS.contains(b)
+            }),
+        };
+        self.mask = if left >= WINDOW {
+            mask
+        } else {
+            mask & ((1 << left) - 1)
+        };
+    }
+}
+
+impl Iterator for Delimiters<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            if self.to - self.base.min(self.to) <= WINDOW {
+                return None;
+            }
+            self.base += WINDOW;
+            self.load();
+        }
+        let k = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.base + k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_flag_exactly_digits_and_letters() {
+        let mut w = [0u8; WINDOW];
+        for b in 0u8..=255 {
+            for (k, x) in w.iter_mut().enumerate() {
+                *x = if (k + usize::from(b)) % 3 == 1 {
+                    b
+                } else {
+                    b'-'
+                };
+            }
+            let (digits, letters) = classes(&w);
+            assert_eq!(digits, mask_of(&w, u8::is_ascii_digit), "{b:#x}");
+            assert_eq!(letters, mask_of(&w, u8::is_ascii_alphabetic), "{b:#x}");
+            assert_eq!(
+                delimiters(&w),
+                mask_of(&w, |x| DELIMITERS.contains(x)),
+                "{b:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn delimiter_positions_are_every_delimiter_in_range() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 129, 300] {
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    b"ab<>\n xyz0"[(x % 10) as usize]
+                })
+                .collect();
+            for from in [0, 1, 31, 63, 64, 65, 100] {
+                for to in [0, 1, 64, 65, 128, 200, len, len + 5] {
+                    let want: Vec<usize> = (from..to.min(len))
+                        .filter(|&i| DELIMITERS.contains(&hay[i]))
+                        .collect();
+                    let got: Vec<usize> = delimiter_positions(&hay, from, to).collect();
+                    assert_eq!(got, want, "len {len} {from}..{to}");
+                }
+            }
+        }
+    }
+}
