@@ -55,6 +55,18 @@ pub(crate) fn parse_at(hay: &[u8], start: usize) -> Option<IbanMatch> {
         hay.get(start + 1)?.to_ascii_uppercase(),
     ];
     let want = country_length(cc)?;
+    // In dense text (base64, hex) a candidate is mostly a run of letters and digits longer
+    // than the country's IBAN; that alone rejects it, before the byte-by-byte parse below.
+    let run = hay
+        .get(start..)
+        .unwrap_or(&[])
+        .iter()
+        .take(want + 1)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    if run > want {
+        return None;
+    }
     let mut value = [0u8; 34];
     let mut len = 0;
     let mut i = start;
