@@ -145,14 +145,15 @@ fn random_bytes(size: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Base64 text in 76-column lines, as `base64` writes it (and as the peers harness uploads):
-/// a digit every six bytes, the hardest common case for the number detectors.
-fn base64_text(size: usize) -> Vec<u8> {
+/// Base64 text in 76-column lines as `base64` writes it, or in one piece (`line: None`) as the
+/// peers harness uploads: a digit every six bytes, the hardest common case for the number
+/// detectors.
+fn base64_text(size: usize, line: Option<usize>) -> Vec<u8> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut rng = Rng(0x0123_4567_89AB_CDEF);
     (0..size)
         .map(|i| {
-            if i % 77 == 76 {
+            if line.is_some_and(|n| i % (n + 1) == n) {
                 b'\n'
             } else {
                 ALPHABET[rng.below(64)]
@@ -206,7 +207,8 @@ fn bench(c: &mut Criterion) {
     let det = Detectors::new(&config).expect("detectors");
     let text = realistic_text(SIZE);
     let random = random_bytes(SIZE);
-    let base64 = base64_text(SIZE);
+    let base64 = base64_text(SIZE, Some(76));
+    let unwrapped = base64_text(SIZE, None);
     let mut dst = Vec::with_capacity(SIZE);
 
     let mut g = c.benchmark_group("text_16MiB");
@@ -223,6 +225,11 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(SIZE as u64)).sample_size(10);
     g.bench_function("detectors", |b| b.iter(|| run_detectors(&det, &base64)));
     g.bench_function("engine", |b| b.iter(|| run_engine(&engine, &base64)));
+    g.finish();
+
+    let mut g = c.benchmark_group("base64_one_line_16MiB");
+    g.throughput(Throughput::Bytes(SIZE as u64)).sample_size(10);
+    g.bench_function("detectors", |b| b.iter(|| run_detectors(&det, &unwrapped)));
     g.finish();
 
     let mut g = c.benchmark_group("random_16MiB");

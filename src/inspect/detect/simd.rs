@@ -1,7 +1,10 @@
 //! Byte classes of 64 bytes at a time, as bit masks (bit `k` for byte `k`). The detectors test
 //! every byte of inspected text; the compiler does not turn a byte loop into vector compares
 //! and mask moves by itself, so x86-64 uses SSE2, which every x86-64 CPU has. Other targets
-//! use the byte loop.
+//! use the byte loop. The wrappers are `#[inline]`: they are called once per window from other
+//! modules, and without the hint they stayed calls.
+
+use memchr::memchr3;
 
 /// Bytes per mask.
 pub(super) const WINDOW: usize = 64;
@@ -16,6 +19,7 @@ pub(super) const DELIMITERS: [u8; 3] = [b'\n', b'<', b'>'];
     unsafe_code,
     reason = "calling a target-feature function; the feature is the target's baseline"
 )]
+#[inline]
 pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
     // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline), so the target feature
     // `sse2::classes` asks for is always there.
@@ -28,12 +32,14 @@ pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
     unsafe_code,
     reason = "calling a target-feature function; the feature is the target's baseline"
 )]
+#[inline]
 pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
     // SAFETY: as for `classes`, SSE2 is the x86-64 baseline.
     unsafe { sse2::delimiters(w) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
+#[inline]
 pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
     (
         mask_of(w, u8::is_ascii_digit),
@@ -42,6 +48,7 @@ pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
+#[inline]
 pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
     mask_of(w, |b| DELIMITERS.contains(b))
 }
@@ -122,6 +129,7 @@ pub(super) fn delimiter_positions(hay: &[u8], from: usize, to: usize) -> Delimit
         base: from,
         mask: 0,
         to,
+        quiet: 0,
     };
     it.load();
     it
@@ -134,7 +142,14 @@ pub(super) struct Delimiters<'h> {
     /// Delimiters not yet handed out, below `to`.
     mask: u64,
     to: usize,
+    /// Windows in a row without a delimiter.
+    quiet: u8,
 }
+
+/// After this many windows without a delimiter the text has no lines to speak of (base64 in
+/// one piece, minified JSON), and memchr's wider loop crosses it faster than masks do. In
+/// text with lines, a mask per window costs less than a memchr call per line.
+const QUIET_WINDOWS: u8 = 2;
 
 impl Delimiters<'_> {
     fn load(&mut self) {
@@ -158,6 +173,21 @@ impl Delimiters<'_> {
         } else {
             mask & ((1 << left) - 1)
         };
+        self.quiet = if self.mask == 0 {
+            self.quiet.saturating_add(1)
+        } else {
+            0
+        };
+    }
+
+    /// Moves `base` to the next delimiter at or after it, or to `to` if there is none.
+    fn skip_quiet(&mut self) {
+        let [a, b, c] = DELIMITERS;
+        self.base = self
+            .hay
+            .get(self.base..self.to)
+            .and_then(|rest| memchr3(a, b, c, rest))
+            .map_or(self.to, |k| self.base + k);
     }
 }
 
@@ -170,6 +200,9 @@ impl Iterator for Delimiters<'_> {
                 return None;
             }
             self.base += WINDOW;
+            if self.quiet >= QUIET_WINDOWS {
+                self.skip_quiet();
+            }
             self.load();
         }
         let k = self.mask.trailing_zeros() as usize;
@@ -207,22 +240,33 @@ mod tests {
     #[test]
     fn delimiter_positions_are_every_delimiter_in_range() {
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        for len in [0usize, 1, 63, 64, 65, 127, 128, 129, 300] {
-            let hay: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    b"ab<>\n xyz0"[(x % 10) as usize]
-                })
-                .collect();
-            for from in [0, 1, 31, 63, 64, 65, 100] {
-                for to in [0, 1, 64, 65, 128, 200, len, len + 5] {
-                    let want: Vec<usize> = (from..to.min(len))
-                        .filter(|&i| DELIMITERS.contains(&hay[i]))
-                        .collect();
-                    let got: Vec<usize> = delimiter_positions(&hay, from, to).collect();
-                    assert_eq!(got, want, "len {len} {from}..{to}");
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Dense delimiters, and long stretches without one (where the memchr skip is taken).
+        for one_in in [3u64, 150] {
+            for len in [0usize, 1, 63, 64, 65, 127, 128, 129, 300, 1000, 5000] {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        if r % one_in == 0 {
+                            DELIMITERS[(r >> 32) as usize % 3]
+                        } else {
+                            b'a'
+                        }
+                    })
+                    .collect();
+                for from in [0, 1, 31, 63, 64, 65, 100, 333] {
+                    for to in [0, 1, 64, 65, 128, 200, 700, len, len + 5] {
+                        let want: Vec<usize> = (from..to.min(len))
+                            .filter(|&i| DELIMITERS.contains(&hay[i]))
+                            .collect();
+                        let got: Vec<usize> = delimiter_positions(&hay, from, to).collect();
+                        assert_eq!(got, want, "1 in {one_in}, len {len}, {from}..{to}");
+                    }
                 }
             }
         }
