@@ -9,8 +9,9 @@ use std::{path::PathBuf, sync::Arc};
 
 use pki_types::CertificateDer;
 use rustls::{
-    ClientConfig, RootCertStore,
+    CipherSuite, ClientConfig, RootCertStore,
     client::{Resumption, WebPkiServerVerifier},
+    crypto::CryptoProvider,
 };
 
 use crate::tls::{ServerTarget, TlsError, pem, verify::UpstreamVerifier};
@@ -88,7 +89,7 @@ impl UpstreamTls {
                  hosts are ignored (lab only)"
             );
         }
-        let provider = super::provider();
+        let provider = Arc::new(aes_128_first(super::provider().as_ref().clone()));
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|e| TlsError::Verifier(e.to_string()))?;
@@ -133,6 +134,22 @@ impl UpstreamTls {
     pub fn root_count(&self) -> usize {
         self.root_count
     }
+}
+
+/// The upstream leg offers AES-128-GCM first, as browsers do. It is as safe as AES-256-GCM for
+/// a connection's life and costs a quarter less (10 rounds, not 14) on every byte the proxy
+/// sends upstream. Servers that follow the client's order, most of them, pick it. The client
+/// leg keeps the client's own order: that choice is the browser's.
+fn aes_128_first(mut provider: CryptoProvider) -> CryptoProvider {
+    provider.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    provider
 }
 
 fn base_roots(use_system: bool) -> (RootCertStore, RootsSource) {

@@ -97,6 +97,7 @@ pub(super) fn client_with_versions(
 pub(super) struct ClientView {
     pub(super) alpn: Option<Vec<u8>>,
     pub(super) kind: Option<HandshakeKind>,
+    pub(super) suite: Option<rustls::CipherSuite>,
     pub(super) peer_chain: Vec<CertificateDer<'static>>,
 }
 
@@ -133,6 +134,7 @@ pub(super) async fn handshake(
         let view = ClientView {
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             kind: conn.handshake_kind(),
+            suite: conn.negotiated_cipher_suite().map(|s| s.suite()),
             peer_chain: conn.peer_certificates().unwrap_or_default().to_vec(),
         };
         tls.shutdown().await?;

@@ -159,6 +159,33 @@ async fn resumption_with_upstreams_works() {
 }
 
 #[tokio::test]
+async fn the_upstream_leg_gets_aes_128_gcm_from_a_server_that_follows_the_client() {
+    let up = TestUpstream::new();
+    let tls = UpstreamTls::new(&options(Some(up.ca_file.clone()), &[])).unwrap();
+    let server = up.server("suite.upstream.test").await;
+    let suite = |client| async {
+        let view = handshake(server.clone(), client, "suite.upstream.test").await;
+        view.client.unwrap().suite
+    };
+    let aes_128 = Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    assert_eq!(suite(tls.client_config(Alpn::H2AndH1)).await, aes_128);
+    assert_eq!(suite(tls.client_config(Alpn::H1Only)).await, aes_128);
+    // rustls's own client order would have given AES-256-GCM: the preference is ours.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(up.ca.cert_der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let default_order = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    assert_eq!(
+        suite(Arc::new(default_order)).await,
+        Some(rustls::CipherSuite::TLS13_AES_256_GCM_SHA384)
+    );
+}
+
+#[tokio::test]
 async fn reasons_for_expired_wrong_name_and_self_signed() {
     let up = TestUpstream::new();
     let tls = UpstreamTls::new(&options(Some(up.ca_file.clone()), &[])).unwrap();
