@@ -19,6 +19,7 @@ const SERVED: u64 = (u64::MAX << BEFORE) & (u64::MAX >> AFTER);
 /// there (every BSN and card layout begins with a group of three or more), or two digits follow
 /// two letters that follow no letter or digit (an IBAN's check digits, the only place an IBAN
 /// match can start its digits). The bytes this looks at may lie outside `from..to`, inside `hay`.
+#[inline]
 pub(crate) fn find_candidate(hay: &[u8], from: usize, to: usize) -> Option<usize> {
     let to = to.min(hay.len());
     let mut q = from;

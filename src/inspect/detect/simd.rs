@@ -74,6 +74,7 @@ mod sse2 {
 
     /// Sixteen bytes of the window, for one compare.
     #[target_feature(enable = "sse2")]
+    #[inline]
     fn lane(w: &[u8; WINDOW], k: usize) -> __m128i {
         let half = |at: usize| {
             let mut b = [0u8; 8];
@@ -86,6 +87,7 @@ mod sse2 {
     /// Shifts a byte range down to `-128..`, where one signed compare tests it: `b` is in
     /// `lo..lo + n` exactly when `b + (0x80 - lo)` (wrapping) is below `-128 + n`.
     #[target_feature(enable = "sse2")]
+    #[inline]
     fn in_range(v: __m128i, lo: u8, n: u8) -> u32 {
         let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(lo).cast_signed()));
         let below = _mm_set1_epi8((0x80u8 + n).cast_signed());
@@ -93,6 +95,7 @@ mod sse2 {
     }
 
     #[target_feature(enable = "sse2")]
+    #[inline]
     pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
         let mut digits = 0u64;
         let mut letters = 0u64;
@@ -106,6 +109,7 @@ mod sse2 {
     }
 
     #[target_feature(enable = "sse2")]
+    #[inline]
     pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
         let [a, b, c] = DELIMITERS.map(|d| _mm_set1_epi8(d.cast_signed()));
         let mut mask = 0u64;
