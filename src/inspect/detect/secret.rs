@@ -66,6 +66,7 @@ const ANCHORS: &[(&str, Rule)] = &[
 /// Entra ID client secrets carry a digit and `Q~`; the search looks for the `~`, which is rare
 /// in text of every kind, and the anchor starts at the digit.
 const AZURE_MARK: u8 = b'~';
+/// Stands for any digit and `Q~`: the rule reads the digit from the text, not from here.
 const AZURE_ANCHOR: &str = "0Q~";
 const SENDGRID_ANCHOR: &str = "SG.";
 
