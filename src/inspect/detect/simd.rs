@@ -125,6 +125,13 @@ mod sse2 {
     }
 }
 
+/// Where the first of [`DELIMITERS`] in `bytes` is, by memchr3: for one search over a stretch,
+/// where there are no window masks to reuse.
+pub(super) fn first_delimiter(bytes: &[u8]) -> Option<usize> {
+    let [a, b, c] = DELIMITERS;
+    memchr3(a, b, c, bytes)
+}
+
 /// The positions of [`DELIMITERS`] in `hay[from..to]`, in order.
 pub(super) fn delimiter_positions(hay: &[u8], from: usize, to: usize) -> Delimiters<'_> {
     let to = to.min(hay.len());
@@ -186,11 +193,10 @@ impl Delimiters<'_> {
 
     /// Moves `base` to the next delimiter at or after it, or to `to` if there is none.
     fn skip_quiet(&mut self) {
-        let [a, b, c] = DELIMITERS;
         self.base = self
             .hay
             .get(self.base..self.to)
-            .and_then(|rest| memchr3(a, b, c, rest))
+            .and_then(first_delimiter)
             .map_or(self.to, |k| self.base + k);
     }
 }

@@ -9,15 +9,13 @@
 
 use std::cell::Cell;
 
-use memchr::memchr3;
-
 use crate::inspect::detect::Detectors;
 use crate::inspect::detect::digits::find_candidate;
 use crate::inspect::detect::findings::{Findings, Mask};
 use crate::inspect::detect::iban;
 use crate::inspect::detect::marking::MAX_SEGMENT;
 use crate::inspect::detect::number::{self, NumberKind};
-use crate::inspect::detect::simd::{DELIMITERS, delimiter_positions};
+use crate::inspect::detect::simd::{DELIMITERS, delimiter_positions, first_delimiter};
 use crate::inspect::report::{DetectorKind, LabelSource, Level, LimitHit, LimitKind};
 use crate::inspect::sink::TextOrigin;
 
@@ -358,8 +356,7 @@ fn is_delim(b: u8) -> bool {
 fn segment_end_beyond(hay: &[u8], st: usize, to: usize, eof: bool) -> Option<usize> {
     let lim = (st + MAX_SEGMENT + 1).min(hay.len());
     let from = to.max(st);
-    let [a, b, c] = DELIMITERS;
-    if let Some(k) = hay.get(from..lim).and_then(|s| memchr3(a, b, c, s)) {
+    if let Some(k) = hay.get(from..lim).and_then(first_delimiter) {
         return Some(from + k);
     }
     (eof && hay.len() - st <= MAX_SEGMENT).then_some(hay.len())
