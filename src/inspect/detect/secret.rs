@@ -17,7 +17,7 @@ use crate::inspect::report::DetectorKind;
 /// Longest text a rule looks at after its anchor's start.
 pub(crate) const MAX_SECRET: usize = 160;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Rule {
     Pem,
     Aws,
@@ -71,7 +71,7 @@ const AZURE_ANCHOR: &str = "0Q~";
 const SENDGRID_ANCHOR: &str = "SG.";
 
 /// Where an anchor was found and which rule it stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Anchor {
     pub(crate) at: usize,
     rule: Rule,
