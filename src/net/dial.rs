@@ -20,6 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::ResolveOverrides;
+use crate::net::batched::Batched;
 use crate::net::guard::{AddressGuard, Refusal};
 use crate::tls::{Alpn, UpstreamTls};
 
@@ -165,8 +166,9 @@ impl Dialer {
         host: &str,
         port: u16,
         alpn: Alpn,
-    ) -> Result<TlsStream<TcpStream>, DialError> {
-        let tcp = self.connect_tcp(host, port).await?;
+    ) -> Result<TlsStream<Batched<TcpStream>>, DialError> {
+        // A download arrives one TLS record per read otherwise.
+        let tcp = Batched::new(self.connect_tcp(host, port).await?);
         let name = server_name(host)?;
         let handshake = TlsConnector::from(self.tls.client_config(alpn)).connect(name, tcp);
         tokio::time::timeout(self.connect_timeout, handshake)
@@ -234,7 +236,7 @@ impl tower_service::Service<Uri> for Connector {
 /// A plain or TLS upstream connection.
 pub enum UpstreamStream {
     Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Batched<TcpStream>>>),
 }
 
 impl Connection for UpstreamStream {

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_rustls::LazyConfigAcceptor;
 
+use crate::net::batched::Batched;
 use crate::proxy::Proxy;
 use crate::proxy::h1;
 use crate::proxy::idle::{Activity, ActivityIo};
@@ -95,7 +96,8 @@ async fn serve_tls<I>(
     let Some(minter) = proxy.minter.clone() else {
         return;
     };
-    let accept = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    // An upload arrives one TLS record per read otherwise.
+    let accept = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), Batched::new(io));
     let start = match tokio::time::timeout(proxy.settings.header_read_timeout, accept).await {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => {
