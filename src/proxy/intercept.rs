@@ -170,6 +170,13 @@ fn inner_conn(outer: &Conn, target: Target, activity: &Arc<Activity>) -> Arc<Con
     ))
 }
 
+/// How much of an upload an HTTP/2 client may send ahead of the proxy's reading, per stream (the
+/// connection gets twice this). With hyper's default of 1 MiB, curl kept stopping for window
+/// updates: a held 1 GiB upload took 4.4-4.8 s, against 3.8-4.0 s with 4 MiB, and curl spent
+/// a fifth less CPU. What a stalled stream may pin in memory grows with the window (the proxy's
+/// peak RSS in that upload: 35 -> 40 MiB), so it is no larger.
+const H2_STREAM_WINDOW: u32 = 4 << 20;
+
 async fn serve_http2<I>(proxy: &Arc<Proxy>, conn: Arc<Conn>, io: I, activity: &Activity)
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -183,7 +190,9 @@ where
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
-        .max_header_list_size(proxy.settings.max_header_bytes as u32);
+        .max_header_list_size(proxy.settings.max_header_bytes as u32)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(2 * H2_STREAM_WINDOW);
     let served = builder.serve_connection(io, svc);
     let timeouts = Timeouts {
         idle: proxy.settings.idle_timeout,

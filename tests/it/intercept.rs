@@ -138,6 +138,23 @@ async fn leaf_chain_via_connect(
     authority: &str,
     sni: Option<&str>,
 ) -> Vec<Vec<u8>> {
+    let tls = tls_via_connect(proxy, authority, sni, &[]).await;
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_vec())
+        .collect()
+}
+
+/// Makes a CONNECT, then a TLS handshake offering `alpn` that accepts any certificate.
+async fn tls_via_connect(
+    proxy: &TestProxy,
+    authority: &str,
+    sni: Option<&str>,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut s = TcpStream::connect(proxy.addr).await.unwrap();
     s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
         .await
@@ -153,19 +170,62 @@ async fn leaf_chain_via_connect(
         .with_custom_certificate_verifier(std::sync::Arc::new(AcceptAll))
         .with_no_client_auth();
     config.enable_sni = sni.is_some();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let name =
         rustls::pki_types::ServerName::try_from(sni.unwrap_or("127.0.0.1").to_owned()).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
         .connect(name, s)
         .await
-        .unwrap();
-    tls.get_ref()
-        .1
-        .peer_certificates()
         .unwrap()
-        .iter()
-        .map(|c| c.to_vec())
-        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_may_send_4_mib_per_stream_and_8_mib_per_connection_ahead() {
+    let lab = lab(&["secure.test"], &[b"http/1.1"]).await;
+    let mut tls =
+        tls_via_connect(&lab.proxy, "secure.test:443", Some("secure.test"), &[b"h2"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    // The client preface and an empty SETTINGS frame.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let (mut stream_window, mut connection_window) = (None, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stream_window.is_none() || connection_window.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no window announced: stream {stream_window:?}, connection {connection_window:?}"
+        );
+        let mut head = [0u8; 9];
+        tokio::time::timeout_at(deadline, tls.read_exact(&mut head))
+            .await
+            .expect("the proxy sent no more frames")
+            .unwrap();
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let (kind, flags) = (head[3], head[4]);
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        tls.read_exact(&mut payload).await.unwrap();
+        match kind {
+            // SETTINGS, not an ACK: SETTINGS_INITIAL_WINDOW_SIZE is identifier 4.
+            0x4 if flags & 1 == 0 => {
+                for setting in payload.chunks_exact(6) {
+                    if setting[..2] == [0, 4] {
+                        stream_window = Some(u32::from_be_bytes(setting[2..].try_into().unwrap()));
+                    }
+                }
+                stream_window.get_or_insert(65_535);
+            }
+            // WINDOW_UPDATE for the connection, which starts at 65,535 bytes.
+            0x8 if stream == 0 => {
+                let increment = u32::from_be_bytes(payload[..4].try_into().unwrap()) & 0x7fff_ffff;
+                connection_window = Some(65_535 + increment);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(stream_window, Some(4 << 20));
+    assert_eq!(connection_window, Some(8 << 20));
 }
 
 /// Test-only verifier: accepts any server certificate so the test can look at it.
