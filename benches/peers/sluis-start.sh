@@ -53,6 +53,13 @@ dir = "$BENCH_RUN_DIR/policies"
 [inspect]
 spool_dir = "$BENCH_RUN_DIR/spool"
 
+[audit]
+fingerprint_key_file = "$BENCH_RUN_DIR/fingerprint.key"
+
+[[audit.sink]]
+type = "file"
+path = "$BENCH_RUN_DIR/audit/audit.log"
+
 [log]
 format = "json"
 level = "info"
