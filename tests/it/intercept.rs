@@ -77,6 +77,31 @@ async fn get_and_large_upload_over_http1_and_http2() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn large_downloads_arrive_intact_over_http1_and_http2() {
+    let lab = lab(&["secure.test"], &[b"h2", b"http/1.1"]).await;
+    let size = 40 << 20;
+    let want = sha256_hex(&pseudo_random(size, crate::support::origin::DOWNLOAD_SEED));
+    let file = lab.proxy.workdir.path().join("download.bin");
+    for flag in ["--http1.1", "--http2"] {
+        let out = curl(&[
+            flag,
+            "-x",
+            &lab.proxy.url(),
+            "--cacert",
+            lab.sluis_ca.to_str().unwrap(),
+            "-o",
+            file.to_str().unwrap(),
+            &format!("https://secure.test/bytes/{size}"),
+        ])
+        .await;
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        let got = std::fs::read(&file).unwrap();
+        assert_eq!(got.len(), size, "{flag}");
+        assert_eq!(sha256_hex(&got), want, "{flag}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_http2_client_reaches_an_http1_only_origin() {
     let lab = lab(&["old.test"], &[b"http/1.1"]).await;
     let out = curl(&[

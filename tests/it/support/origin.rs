@@ -117,6 +117,9 @@ impl Origin {
     }
 }
 
+/// The seed of `/bytes/N` downloads (see `pseudo_random`).
+pub const DOWNLOAD_SEED: u64 = 7;
+
 async fn handle(
     state: State,
     conn: usize,
@@ -162,15 +165,22 @@ async fn handle(
         "sha256": sha,
         "version": format!("{:?}", head.version),
     });
-    let body = if head.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        Bytes::from(summary.to_string())
+    // `/bytes/N`: a download of N pseudo-random bytes (seed 7), for tests of large responses.
+    let download = head.uri.path().strip_prefix("/bytes/");
+    let body = match download.and_then(|n| n.parse::<usize>().ok()) {
+        _ if head.method == Method::HEAD => Bytes::new(),
+        Some(n) => Bytes::from(super::pseudo_random(n.min(256 << 20), DOWNLOAD_SEED)),
+        None => Bytes::from(summary.to_string()),
     };
     let mut res = Response::new(Full::new(body));
     res.headers_mut().insert("x-received-bytes", len.into());
+    let content_type = if download.is_some() {
+        "application/octet-stream"
+    } else {
+        "application/json"
+    };
     res.headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
+        .insert("content-type", content_type.parse().unwrap());
     Ok(res)
 }
 
