@@ -33,10 +33,6 @@ impl<T> Batched<T> {
         }
     }
 
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
-
     /// Bytes read from the socket and not handed out yet.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -227,7 +223,7 @@ mod tests {
     async fn writes_pass_through() {
         let mut stream = Batched::new(Source::new(Vec::new(), 1, 0));
         stream.write_all(b"request head").await.unwrap();
-        assert_eq!(stream.get_ref().written, b"request head");
+        assert_eq!(stream.inner.written, b"request head");
     }
 
     proptest! {
