@@ -22,6 +22,7 @@ use tokio_rustls::client::TlsStream;
 use crate::config::ResolveOverrides;
 use crate::net::batched::Batched;
 use crate::net::guard::{AddressGuard, Refusal};
+use crate::net::origins::{Negotiated, Origins};
 use crate::tls::{Alpn, UpstreamTls};
 
 /// Why a connection to an upstream could not be made. Each variant is who or what failed.
@@ -166,7 +167,7 @@ impl Dialer {
         host: &str,
         port: u16,
         alpn: Alpn,
-    ) -> Result<TlsStream<Batched<TcpStream>>, DialError> {
+    ) -> Result<TlsUpstream, DialError> {
         // A download arrives one TLS record per read otherwise.
         let tcp = Batched::new(self.connect_tcp(host, port).await?);
         let name = server_name(host)?;
@@ -189,6 +190,15 @@ fn server_name(host: &str) -> Result<pki_types::ServerName<'static>, DialError> 
         .map_err(|_| DialError::BadTarget(host.to_owned()))
 }
 
+/// A verified TLS connection to an upstream.
+pub type TlsUpstream = TlsStream<Batched<TcpStream>>;
+
+impl Negotiated for TlsUpstream {
+    fn speaks_h2(&self) -> bool {
+        self.get_ref().1.alpn_protocol() == Some(b"h2")
+    }
+}
+
 // === Connector: the Dialer as a connector for the pooled HTTP client ===
 
 /// Plugs the `Dialer` into hyper-util's pooled client.
@@ -196,11 +206,27 @@ fn server_name(host: &str) -> Result<pki_types::ServerName<'static>, DialError> 
 pub struct Connector {
     dialer: Arc<Dialer>,
     alpn: Alpn,
+    origins: Option<Arc<Origins<TlsUpstream>>>,
 }
 
 impl Connector {
     pub fn new(dialer: Arc<Dialer>, alpn: Alpn) -> Self {
-        Self { dialer, alpn }
+        Self {
+            dialer,
+            alpn,
+            origins: None,
+        }
+    }
+
+    /// A connector that tells `origins` what each TLS origin chose and first uses the
+    /// connections dialed ahead there. Only for `Alpn::H2AndH1`: the choice is learned between
+    /// both protocols.
+    pub fn learning(dialer: Arc<Dialer>, origins: Arc<Origins<TlsUpstream>>) -> Self {
+        Self {
+            dialer,
+            alpn: Alpn::H2AndH1,
+            origins: Some(origins),
+        }
     }
 }
 
@@ -216,6 +242,7 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let dialer = self.dialer.clone();
         let alpn = self.alpn;
+        let origins = self.origins.clone();
         Box::pin(async move {
             let host = uri
                 .host()
@@ -224,7 +251,18 @@ impl tower_service::Service<Uri> for Connector {
             let tls = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
             let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
             let stream = if tls {
-                UpstreamStream::Tls(Box::new(dialer.connect_tls(&host, port, alpn).await?))
+                let ahead = match &origins {
+                    Some(origins) => origins.take(&host, port).await,
+                    None => None,
+                };
+                let conn = match ahead {
+                    Some(made) => made?,
+                    None => dialer.connect_tls(&host, port, alpn).await?,
+                };
+                if let Some(origins) = &origins {
+                    origins.learn(&host, port, conn.speaks_h2());
+                }
+                UpstreamStream::Tls(Box::new(conn))
             } else {
                 UpstreamStream::Tcp(dialer.connect_tcp(&host, port).await?)
             };
@@ -236,7 +274,7 @@ impl tower_service::Service<Uri> for Connector {
 /// A plain or TLS upstream connection.
 pub enum UpstreamStream {
     Tcp(TcpStream),
-    Tls(Box<TlsStream<Batched<TcpStream>>>),
+    Tls(Box<TlsUpstream>),
 }
 
 impl Connection for UpstreamStream {
@@ -244,8 +282,7 @@ impl Connection for UpstreamStream {
         match self {
             UpstreamStream::Tcp(_) => Connected::new(),
             UpstreamStream::Tls(tls) => {
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                if h2 {
+                if tls.speaks_h2() {
                     Connected::new().negotiated_h2()
                 } else {
                     Connected::new()

@@ -3,9 +3,11 @@
 pub mod batched;
 pub mod dial;
 pub mod guard;
+pub mod origins;
 
-pub use dial::{Connector, DialError, Dialer, UpstreamStream};
+pub use dial::{Connector, DialError, Dialer, TlsUpstream, UpstreamStream};
 pub use guard::{AddressGuard, Refusal};
+pub use origins::Origins;
 
 /// Implements `AsyncWrite` for a wrapper (a struct with an `inner` stream) that only changes how
 /// its stream is read: every write call goes straight to `inner`.

@@ -25,22 +25,22 @@ pub(crate) async fn run(
 ) -> Response<ProxyBody> {
     let mut log = ExchangeLog::start(EventAction::Connect, conn.client, Some(req.method()));
     let step = match connect_target(&req) {
-        Ok(target) => decide(&proxy, &conn, &target, &mut log).map(|intercept| (target, intercept)),
+        Ok(target) => decide(&proxy, &conn, &target, &mut log).map(|route| (target, route)),
         Err(err) => Err(err),
     };
-    let (target, intercept) = match step {
+    let (target, route) = match step {
         Ok(step) => step,
         Err(err) => return fail(&proxy, &conn, log, &err),
     };
     drop(req);
-    if intercept {
+    if let Route::Intercept { blocked } = route {
         let on_upgrade = conn.on_upgrade();
         // The log ends when the intercepted tunnel does; its requests have their own logs.
         let task_proxy = proxy.clone();
         proxy.tasks.spawn(async move {
             match on_upgrade.await {
                 Ok(client) => {
-                    intercept::serve(task_proxy.clone(), conn, target, client).await;
+                    intercept::serve(task_proxy.clone(), conn, target, client, !blocked).await;
                 }
                 Err(_) => tracing::debug!("CONNECT upgrade failed: the client left"),
             }
@@ -70,13 +70,22 @@ pub(crate) async fn run(
     Response::new(body::empty())
 }
 
-/// The policy's answer: `Ok(true)` intercept, `Ok(false)` tunnel, `Err` refuse.
+/// Where a CONNECT the policy allows goes.
+enum Route {
+    Tunnel,
+    /// `blocked`: every request inside gets the block page.
+    Intercept {
+        blocked: bool,
+    },
+}
+
+/// The policy's answer; `Err` refuses the CONNECT.
 fn decide(
     proxy: &Proxy,
     conn: &Conn,
     target: &Target,
     log: &mut ExchangeLog,
-) -> Result<bool, ProxyError> {
+) -> Result<Route, ProxyError> {
     if conn.intercepted.is_some() {
         return Err(ProxyError::BadTarget(
             "CONNECT inside an intercepted connection".into(),
@@ -101,8 +110,15 @@ fn decide(
         ConnectDecision::Block(d) if proxy.minter.is_none() => {
             Err(ProxyError::Blocked(d.rule.map(|r| r.id.clone())))
         }
-        ConnectDecision::Block(_) | ConnectDecision::Intercept(_) => Ok(proxy.minter.is_some()),
-        ConnectDecision::Tunnel(_) => Ok(false),
+        ConnectDecision::Block(_) if proxy.minter.is_some() => {
+            Ok(Route::Intercept { blocked: true })
+        }
+        ConnectDecision::Intercept(_) if proxy.minter.is_some() => {
+            Ok(Route::Intercept { blocked: false })
+        }
+        ConnectDecision::Block(_) | ConnectDecision::Intercept(_) | ConnectDecision::Tunnel(_) => {
+            Ok(Route::Tunnel)
+        }
     }
 }
 

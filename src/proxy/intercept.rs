@@ -1,7 +1,9 @@
 //! Intercepting a CONNECT tunnel: accept the client's TLS with a leaf certificate for the name
-//! it asked for, then serve the requests inside with the same service as plain requests. The
-//! upstream side is not touched here: each inner request is forwarded on its own, verified TLS
-//! connection, negotiated independently (an h2 client may reach an HTTP/1.1 server and back).
+//! it asked for, then serve the requests inside with the same service as plain requests. Each
+//! inner request is forwarded on its own, verified TLS connection from the pool. A client that
+//! offers both HTTP/2 and HTTP/1.1 is offered what the origin speaks (`net::origins`), which may
+//! mean dialing the origin during the handshake; the proxy translates between the two when the
+//! client insists on HTTP/2 or the origin has changed its mind.
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use crate::proxy::listener::{Drain, Ended, Timeouts, drive};
 use crate::proxy::rewind::Rewind;
 use crate::proxy::service::{self, Conn};
 use crate::proxy::target::Target;
-use crate::tls::is_client_cert_rejection;
+use crate::tls::{Alpn, is_client_cert_rejection};
 
 /// What the first bytes of a tunnel say it carries.
 enum Carried {
@@ -31,7 +33,8 @@ enum Carried {
 }
 
 /// Serves an intercepted tunnel until the client is done. `outer` is the client's proxy
-/// connection; `target` the CONNECT authority.
+/// connection; `target` the CONNECT authority. `dial_ahead`: whether the origin may be dialed
+/// before a request asks for it (not when every request will get the block page).
 ///
 /// Boxed: the requests inside are served by the same service that called this, and the boxed
 /// (type-erased) future is what lets that recursion have a type.
@@ -40,15 +43,21 @@ pub(crate) fn serve<I>(
     outer: Arc<Conn>,
     target: Target,
     io: I,
+    dial_ahead: bool,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    Box::pin(serve_tunnel(proxy, outer, target, io))
+    Box::pin(serve_tunnel(proxy, outer, target, io, dial_ahead))
 }
 
-async fn serve_tunnel<I>(proxy: Arc<Proxy>, outer: Arc<Conn>, target: Target, io: I)
-where
+async fn serve_tunnel<I>(
+    proxy: Arc<Proxy>,
+    outer: Arc<Conn>,
+    target: Target,
+    io: I,
+    dial_ahead: bool,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
@@ -59,7 +68,7 @@ where
     let Ok(Ok(1)) = peeked else { return };
     let io = Rewind::new(Bytes::copy_from_slice(&first), io);
     match classify(first[0]) {
-        Carried::Tls => serve_tls(proxy, outer, target, io, activity).await,
+        Carried::Tls => serve_tls(proxy, outer, target, io, activity, dial_ahead).await,
         Carried::PlainHttp => {
             let plain = Target {
                 tls: false,
@@ -90,6 +99,7 @@ async fn serve_tls<I>(
     target: Target,
     io: I,
     activity: Arc<Activity>,
+    dial_ahead: bool,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -106,12 +116,22 @@ async fn serve_tls<I>(
         }
         Err(_) => return,
     };
-    let sni = start.client_hello().server_name().map(str::to_owned);
-    let config = match minter
-        .server_config_for_connect(sni.as_deref(), &target.host)
-        .await
-    {
-        Ok((_, config)) => config,
+    let hello = start.client_hello();
+    let sni = hello.server_name().map(str::to_owned);
+    let offers_both = offers_h2_and_h1(hello.alpn());
+    let mint = minter.server_config_for_connect(sni.as_deref(), &target.host);
+    let offer = async {
+        if !(offers_both && dial_ahead) {
+            // Nothing to choose, or nothing will be forwarded.
+            return Alpn::H2AndH1;
+        }
+        let (dialer, host, port) = (proxy.dialer.clone(), target.host.clone(), target.port);
+        let dial = async move { dialer.connect_tls(&host, port, Alpn::H2AndH1).await };
+        proxy.origins.offer(&target.host, target.port, dial).await
+    };
+    let (minted, offer) = tokio::join!(mint, offer);
+    let config = match minted {
+        Ok((_, configs)) => configs.offering(offer).clone(),
         Err(e) => {
             tracing::warn!(host = %target.host, sni = ?sni, error = %e, "cannot mint a certificate");
             return;
@@ -138,6 +158,17 @@ async fn serve_tls<I>(
     } else {
         h1::serve(&proxy, inner, tls).await;
     }
+}
+
+/// Whether a ClientHello offers both HTTP/2 and HTTP/1.1: a client that offers one of them
+/// only must get that one, whatever the origin speaks.
+fn offers_h2_and_h1<'a>(alpn: Option<impl Iterator<Item = &'a [u8]>>) -> bool {
+    let (mut h2, mut h1) = (false, false);
+    for protocol in alpn.into_iter().flatten() {
+        h2 |= protocol == b"h2";
+        h1 |= protocol == b"http/1.1";
+    }
+    h2 && h1
 }
 
 /// A client that refuses our certificate is usually an app that pins its server's key: tell the

@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::audit::{AuditScope, AuditSink};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::net::{Connector, Dialer};
+use crate::net::{Connector, Dialer, Origins, TlsUpstream};
 use crate::policy::PolicyStore;
 use crate::spool::{MemoryBudget, SpoolConfig};
 use crate::tls::{Alpn, LeafMinter};
@@ -51,6 +51,9 @@ pub struct Proxy {
     dialer: Arc<Dialer>,
     /// Pooled upstream client; offers h2 and http/1.1 over TLS.
     client: Client<Connector, ProxyBody>,
+    /// What TLS origins chose between h2 and http/1.1, learned by `client`; intercepted
+    /// clients are offered the same.
+    origins: Arc<Origins<TlsUpstream>>,
     /// HTTP/1.1-only client for upgrades (WebSocket needs HTTP/1.1 end to end).
     upgrade_client: Client<Connector, ProxyBody>,
     /// Tunnels and upgraded connections, which outlive the HTTP connection they came from.
@@ -140,8 +143,10 @@ impl Proxy {
                 .retry_canceled_requests(false);
             b
         };
+        let origins = Origins::new();
         Arc::new(Self {
-            client: client_builder().build(Connector::new(dialer.clone(), Alpn::H2AndH1)),
+            client: client_builder().build(Connector::learning(dialer.clone(), origins.clone())),
+            origins,
             upgrade_client: client_builder().build(Connector::new(dialer.clone(), Alpn::H1Only)),
             dialer,
             settings,

@@ -21,7 +21,7 @@ use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use rustls::{ServerConfig, server::ServerSessionMemoryCache};
 
 use crate::tls::{
-    Ca, CaKeyAlgorithm, ServerTarget, TlsError,
+    Alpn, Ca, CaKeyAlgorithm, ServerTarget, TlsError,
     mint::{LeafFactory, MadeConfig},
 };
 
@@ -68,8 +68,25 @@ pub struct LeafMinter {
 
 #[derive(Clone)]
 struct CachedLeaf {
-    config: Arc<ServerConfig>,
+    configs: LeafConfigs,
     refresh_at: Instant,
+}
+
+/// One leaf's server configs, which differ only in the ALPN they offer.
+#[derive(Clone)]
+pub struct LeafConfigs {
+    pub(crate) h2_and_h1: Arc<ServerConfig>,
+    pub(crate) h1_only: Arc<ServerConfig>,
+}
+
+impl LeafConfigs {
+    /// The config offering `alpn`.
+    pub fn offering(&self, alpn: Alpn) -> &Arc<ServerConfig> {
+        match alpn {
+            Alpn::H2AndH1 => &self.h2_and_h1,
+            Alpn::H1Only => &self.h1_only,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -122,34 +139,38 @@ impl LeafMinter {
         })
     }
 
-    /// The server config for `target`: from the cache, or minted now (once, however many
-    /// callers ask for the same new name at the same moment).
-    ///
-    /// The config offers ALPN `h2` and `http/1.1`, TLS 1.2 and 1.3, and resumption.
+    /// The server config for `target` offering ALPN `h2` and `http/1.1`, TLS 1.2 and 1.3, and
+    /// resumption; see `server_configs`.
     pub async fn server_config(
         &self,
         target: &ServerTarget,
     ) -> Result<Arc<ServerConfig>, TlsError> {
+        Ok(self.server_configs(target).await?.h2_and_h1)
+    }
+
+    /// The server configs for `target`: from the cache, or minted now (once, however many
+    /// callers ask for the same new name at the same moment).
+    pub async fn server_configs(&self, target: &ServerTarget) -> Result<LeafConfigs, TlsError> {
         let key = target.as_key();
         // Fast path under the shard's read lock.
         if let Some(entry) = self.cache.get(key.as_ref())
             && entry.refresh_at > Instant::now()
         {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(entry.config);
+            return Ok(entry.configs);
         }
         let fresh = |_: &String, entry: &mut CachedLeaf| {
             if entry.refresh_at > Instant::now() {
-                EntryAction::Retain(entry.config.clone())
+                EntryAction::Retain(entry.configs.clone())
             } else {
                 EntryAction::ReplaceWithGuard
             }
         };
         let guard = match self.cache.entry_async(key.as_ref(), fresh).await {
-            EntryResult::Retained(config) => {
+            EntryResult::Retained(configs) => {
                 // Another caller minted it while we waited.
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(config);
+                return Ok(configs);
             }
             EntryResult::Vacant(guard) => Some(guard),
             EntryResult::Replaced(guard, _) => {
@@ -162,14 +183,14 @@ impl LeafMinter {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         // On error the guard drops unfilled and the next waiter mints in turn.
         let leaf = self.mint_entry(target).await?;
-        let config = leaf.config.clone();
+        let configs = leaf.configs.clone();
         if let Some(guard) = guard {
             let _ = guard.insert(leaf);
         }
-        Ok(config)
+        Ok(configs)
     }
 
-    /// The server config for an intercepted CONNECT: minted for the SNI name when the client sent
+    /// The server configs for an intercepted CONNECT: minted for the SNI name when the client sent
     /// a usable one, else for the CONNECT host.
     ///
     /// When the SNI name is unusable or minting for it fails, the CONNECT host is tried before
@@ -179,12 +200,12 @@ impl LeafMinter {
         &self,
         sni: Option<&str>,
         connect_host: &str,
-    ) -> Result<(ServerTarget, Arc<ServerConfig>), TlsError> {
+    ) -> Result<(ServerTarget, LeafConfigs), TlsError> {
         let fallback = ServerTarget::parse(connect_host);
         if let Some(sni) = sni {
             match ServerTarget::parse(sni) {
-                Ok(target) => match self.server_config(&target).await {
-                    Ok(config) => return Ok((target, config)),
+                Ok(target) => match self.server_configs(&target).await {
+                    Ok(configs) => return Ok((target, configs)),
                     Err(e) if fallback.as_ref().is_ok_and(|f| *f != target) => {
                         tracing::warn!(error = %e, "minting for the SNI name failed; using the CONNECT host");
                     }
@@ -194,15 +215,15 @@ impl LeafMinter {
             }
         }
         let target = fallback?;
-        let config = self.server_config(&target).await?;
-        Ok((target, config))
+        let configs = self.server_configs(&target).await?;
+        Ok((target, configs))
     }
 
     /// Mints a fresh leaf and config for `target` on the calling thread, bypassing the cache
     /// (benchmarks, tools).
     pub fn mint(&self, target: &ServerTarget) -> Result<Arc<ServerConfig>, TlsError> {
         let made = self.factory.make(target);
-        self.count(target, made).map(|leaf| leaf.config)
+        self.count(target, made).map(|leaf| leaf.configs.h2_and_h1)
     }
 
     /// Counters since start.
@@ -258,7 +279,7 @@ impl LeafMinter {
         tracing::debug!(host = %target, "minted leaf certificate");
         let half_life = Duration::try_from(made.remaining / 2).unwrap_or_default();
         Ok(CachedLeaf {
-            config: made.config,
+            configs: made.configs,
             // An unrepresentable instant (CA valid for millennia): refresh in a day instead.
             refresh_at: Instant::now()
                 .checked_add(half_life)

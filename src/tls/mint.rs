@@ -19,7 +19,7 @@ use rustls::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::tls::{Ca, ServerTarget, TlsError};
+use crate::tls::{Ca, LeafConfigs, ServerTarget, TlsError};
 
 /// How far back a leaf's notBefore lies, for clients whose clock runs behind ours.
 pub(crate) const CLOCK_SKEW: Duration = Duration::hours(1);
@@ -36,9 +36,9 @@ pub(crate) struct LeafFactory {
     pub(crate) ticketer: Arc<dyn ProducesTickets>,
 }
 
-/// A server config with a fresh leaf, and how long that leaf is valid from now.
+/// The server configs for a fresh leaf, and how long that leaf is valid from now.
 pub(crate) struct MadeConfig {
-    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) configs: LeafConfigs,
     pub(crate) remaining: Duration,
 }
 
@@ -95,8 +95,9 @@ pub(crate) fn mint_leaf(
 // === impl LeafFactory ===
 
 impl LeafFactory {
-    /// Mints a leaf for `target` and wraps it in a server config: ring provider, TLS 1.2 and
-    /// 1.3, ALPN `h2` then `http/1.1`, and the shared session cache and ticket key.
+    /// Mints a leaf for `target` and wraps it in server configs: ring provider, TLS 1.2 and
+    /// 1.3, the shared session cache and ticket key, and ALPN `h2` then `http/1.1` in one,
+    /// `http/1.1` alone in the other.
     pub(crate) fn make(&self, target: &ServerTarget) -> Result<MadeConfig, TlsError> {
         let now = OffsetDateTime::now_utc();
         let leaf = mint_leaf(&self.ca, target, self.validity, now)?;
@@ -110,11 +111,16 @@ impl LeafFactory {
             .with_no_client_auth()
             .with_single_cert(leaf.chain, PrivateKeyDer::Pkcs8(leaf.key))
             .map_err(rustls_err)?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         config.session_storage = self.sessions.clone();
         config.ticketer = self.ticketer.clone();
+        let mut h1_only = config.clone();
+        h1_only.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(MadeConfig {
-            config: Arc::new(config),
+            configs: LeafConfigs {
+                h2_and_h1: Arc::new(config),
+                h1_only: Arc::new(h1_only),
+            },
             remaining: leaf.not_after - now,
         })
     }

@@ -27,7 +27,7 @@ mod tests;
 pub use self::{
     ca::{CA_CERT_FILE, CA_KEY_FILE, Ca, CaKeyAlgorithm, CaOptions, Created},
     error::{TlsError, is_client_cert_rejection},
-    leaf::{LeafMinter, LeafOptions, LeafStats},
+    leaf::{LeafConfigs, LeafMinter, LeafOptions, LeafStats},
     target::ServerTarget,
     trust::{describe_new_ca, init_command, trust_instructions},
     upstream::{Alpn, RootsSource, UpstreamTls, UpstreamTlsOptions},

@@ -32,12 +32,12 @@ pub struct UpstreamTlsOptions {
     pub danger_accept_invalid_certs_for: Vec<String>,
 }
 
-/// Which application protocols to offer an upstream.
+/// Which application protocols to offer: to an upstream, or to an intercepted client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alpn {
     /// `h2` and `http/1.1`: ordinary requests.
     H2AndH1,
-    /// `http/1.1` only: WebSocket upgrades and clients that spoke HTTP/1.1 to us.
+    /// `http/1.1` only: WebSocket upgrades, and clients of an origin that speaks only HTTP/1.1.
     H1Only,
 }
 

@@ -102,25 +102,66 @@ async fn large_downloads_arrive_intact_over_http1_and_http2() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_http2_client_reaches_an_http1_only_origin() {
+async fn a_client_offering_both_protocols_gets_what_the_origin_speaks() {
+    for (origin_alpn, accepted, version) in [
+        (&[&b"http/1.1"[..]][..], "http/1.1", http::Version::HTTP_11),
+        (
+            &[&b"h2"[..], &b"http/1.1"[..]][..],
+            "h2",
+            http::Version::HTTP_2,
+        ),
+    ] {
+        let lab = lab(&["origin.test"], origin_alpn).await;
+        for round in 0..2 {
+            let out = curl(&[
+                "-v",
+                "--http2",
+                "-x",
+                &lab.proxy.url(),
+                "--cacert",
+                lab.sluis_ca.to_str().unwrap(),
+                "https://origin.test/x",
+            ])
+            .await;
+            let err = stderr(&out);
+            assert!(out.status.success(), "{err}");
+            assert!(
+                err.contains(&format!("ALPN: server accepted {accepted}")),
+                "round {round}: {err}"
+            );
+            assert_eq!(lab.origin.received().pop().unwrap().version, version);
+        }
+        // The origin was dialed during the first handshake to learn what it speaks, and that
+        // connection carried the first request; the second came from the pool.
+        assert_eq!(lab.origin.connections(), 1, "{accepted}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_offering_only_http2_reaches_an_http1_only_origin() {
     let lab = lab(&["old.test"], &[b"http/1.1"]).await;
-    let out = curl(&[
-        "-v",
-        "--http2",
-        "-x",
-        &lab.proxy.url(),
-        "--cacert",
-        lab.sluis_ca.to_str().unwrap(),
-        "https://old.test/x",
-    ])
-    .await;
-    let err = stderr(&out);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("ALPN: server accepted h2"), "{err}");
-    assert_eq!(
-        lab.origin.received().pop().unwrap().version,
-        http::Version::HTTP_11
-    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = std::fs::read_to_string(&lab.sluis_ca).unwrap();
+    let mut tls = crate::support::client::tls_client_config(&[&ca]);
+    // As gRPC clients do: h2 alone.
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(lab.proxy.url()).unwrap())
+        .tls_backend_preconfigured(tls)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let res = client
+        .post("https://old.test/upload")
+        .body(vec![7u8; 300_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    assert_eq!(res.status(), 200);
+    let got = lab.origin.received().pop().unwrap();
+    assert_eq!(got.version, http::Version::HTTP_11);
+    assert_eq!(got.body_len, 300_000);
 }
 
 #[tokio::test(flavor = "multi_thread")]

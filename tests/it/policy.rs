@@ -177,6 +177,9 @@ async fn whatsapp_web_shows_the_block_page_inside_the_tunnel() {
     assert!(text.ends_with("403"), "{text}");
     assert!(text.contains("ksp-1.4-whatsapp-web"), "{text}");
     assert_eq!(lab.origin.requests_started(), 0);
+    // Nor was it dialed to learn its protocols: a tunnel that only gets the block page never
+    // needs the origin.
+    assert_eq!(lab.origin.connections(), 0);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::support::{
     client_trusting, client_with_versions, fixture_path, generated_ca, handshake, load_fixture_ca,
     parse_cert,
 };
-use crate::tls::{LeafMinter, LeafOptions, ServerTarget, is_client_cert_rejection};
+use crate::tls::{Alpn, LeafMinter, LeafOptions, ServerTarget, is_client_cert_rejection};
 
 const H2: &[u8] = b"h2";
 const H1: &[u8] = b"http/1.1";
@@ -45,6 +45,22 @@ async fn client_trusting_the_ca_accepts_the_leaf_and_gets_h2() {
         .client
         .unwrap();
     assert_eq!(view.alpn.as_deref(), Some(H1));
+}
+
+#[tokio::test]
+async fn the_http1_only_config_of_a_leaf_gets_http1_from_a_client_offering_both() {
+    let ca = generated_ca();
+    let minter = minter_for(ca.clone());
+    let target = ServerTarget::parse("old.example.test").unwrap();
+    let configs = minter.server_configs(&target).await.unwrap();
+    for (alpn, want) in [(Alpn::H2AndH1, H2), (Alpn::H1Only, H1)] {
+        let client = client_trusting(&[ca.cert_der().clone()], &[H2, H1]);
+        let outcome = handshake(configs.offering(alpn).clone(), client, "old.example.test").await;
+        let view = outcome.client.unwrap();
+        assert_eq!(view.alpn.as_deref(), Some(want), "{alpn:?}");
+    }
+    // Both come from the one cached leaf.
+    assert_eq!(minter.stats().mints, 1);
 }
 
 #[tokio::test]
@@ -115,6 +131,7 @@ async fn ip_targets_verify_as_ip_addresses() {
         .unwrap();
     assert!(target.is_ip());
     let client = client_trusting(&[ca.cert_der().clone()], &[H1]);
+    let server = server.offering(Alpn::H2AndH1).clone();
     handshake(server, client, "192.0.2.7").await.client.unwrap();
 }
 
