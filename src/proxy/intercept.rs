@@ -103,18 +103,44 @@ async fn serve_tls<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(minter) = proxy.minter.clone() else {
+    // Boxed, like serving HTTP/2 below and the TLS stream itself: a future is as large as its
+    // largest state, and the handshake's, hyper's HTTP/2 connection or the rustls connection
+    // (moved through several states, each with a slot of its own) would otherwise stay with
+    // every connection for its whole life, parked HTTP/1.1 ones included.
+    let Some(tls) = Box::pin(accept(&proxy, &target, io, dial_ahead)).await else {
         return;
     };
+    proxy.observe_tls_handshake("ok");
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let inner = inner_conn(&outer, target, &activity);
+    if h2 {
+        Box::pin(serve_http2(&proxy, inner, TokioIo::new(tls), &activity)).await;
+    } else {
+        h1::serve(&proxy, inner, tls).await;
+    }
+}
+
+/// The client's TLS handshake, with a leaf for the name it asked for and the protocols its
+/// origin speaks (see `offers_h2_and_h1`).
+async fn accept<I>(
+    proxy: &Arc<Proxy>,
+    target: &Target,
+    io: I,
+    dial_ahead: bool,
+) -> Option<Box<tokio_rustls::server::TlsStream<Batched<I>>>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let minter = proxy.minter.as_ref()?;
     // An upload arrives one TLS record per read otherwise.
     let accept = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), Batched::new(io));
     let start = match tokio::time::timeout(proxy.settings.header_read_timeout, accept).await {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => {
             tracing::debug!(host = %target.host, error = %e, "no TLS ClientHello in intercepted tunnel");
-            return;
+            return None;
         }
-        Err(_) => return,
+        Err(_) => return None,
     };
     let hello = start.client_hello();
     let sni = hello.server_name().map(str::to_owned);
@@ -134,29 +160,17 @@ async fn serve_tls<I>(
         Ok((_, configs)) => configs.offering(offer).clone(),
         Err(e) => {
             tracing::warn!(host = %target.host, sni = ?sni, error = %e, "cannot mint a certificate");
-            return;
+            return None;
         }
     };
-    let tls = match tokio::time::timeout(
-        proxy.settings.header_read_timeout,
-        start.into_stream(config),
-    )
-    .await
-    {
-        Ok(Ok(tls)) => tls,
+    let handshake = start.into_stream(config);
+    match tokio::time::timeout(proxy.settings.header_read_timeout, handshake).await {
+        Ok(Ok(tls)) => Some(Box::new(tls)),
         Ok(Err(e)) => {
-            handshake_failed(&proxy, &target, sni.as_deref(), &e);
-            return;
+            handshake_failed(proxy, target, sni.as_deref(), &e);
+            None
         }
-        Err(_) => return,
-    };
-    proxy.observe_tls_handshake("ok");
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let inner = inner_conn(&outer, target, &activity);
-    if h2 {
-        serve_http2(&proxy, inner, TokioIo::new(tls), &activity).await;
-    } else {
-        h1::serve(&proxy, inner, tls).await;
+        Err(_) => None,
     }
 }
 
