@@ -70,8 +70,8 @@ impl Snapshot {
 
 impl Bench {
     pub(crate) async fn run(&self, w: Workload, via: Via) -> Record {
-        if w == Workload::Idle {
-            return self.run_idle().await;
+        if w.idle() {
+            return self.run_idle(w).await;
         }
         let pid = (via == Via::Sluis).then_some(self.sluis_pid);
         let shape = w.shape(self.settings.large_bytes);
@@ -174,8 +174,8 @@ impl Bench {
         r
     }
 
-    async fn run_idle(&self) -> Record {
-        let endpoint = Workload::Idle.endpoint(Via::Sluis, &self.net);
+    async fn run_idle(&self, w: Workload) -> Record {
+        let endpoint = w.endpoint(Via::Sluis, &self.net);
         let load_avg = procfs::load_average();
         let before = Snapshot::take(Some(self.sluis_pid), &self.origin);
         let started = Instant::now();
@@ -190,7 +190,7 @@ impl Bench {
         let after = Snapshot::take(Some(self.sluis_pid), &self.origin);
         let window_s = started.elapsed().as_secs_f64();
         Record {
-            workload: Workload::Idle.name(),
+            workload: w.name(),
             via: Via::Sluis.name(),
             load_avg,
             conns: self.settings.idle_conns,

@@ -179,10 +179,9 @@ pub(crate) fn markdown(
 fn table_row(w: Workload, direct: Option<&Record>, sluis: Option<&Record>) -> String {
     let figure = |r: Option<&Record>| r.map_or("–".to_owned(), |r| headline_text(w, r));
     let lat = |r: Option<&Record>| {
-        r.filter(|_| w != Workload::Idle)
-            .map_or("–".to_owned(), |r| {
-                format!("{} / {}", num(r.p50_ms, 2), num(r.p99_ms, 2))
-            })
+        r.filter(|_| !w.idle()).map_or("–".to_owned(), |r| {
+            format!("{} / {}", num(r.p50_ms, 2), num(r.p99_ms, 2))
+        })
     };
     let ratio = sluis
         .and_then(|r| r.ratio)

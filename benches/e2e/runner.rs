@@ -1,6 +1,6 @@
 //! The order of a run: every repetition runs every chosen workload, direct and through sluis,
 //! one instance of sluis for the whole run (as the peers harness does per repetition), and IDLE
-//! once at the end. The two sides alternate (direct first in odd repetitions, sluis first in
+//! and IDLEt once at the end. The two sides alternate (direct first in odd repetitions, sluis first in
 //! even ones), so a machine that drifts during the run hits both alike.
 
 use std::path::Path;
@@ -37,10 +37,10 @@ pub(crate) async fn run_all(
             _ => chosen.push(w),
         }
     }
-    // IDLE runs once, last: the allocator keeps much of what 10,000 connections used, which
-    // would inflate every later reading of the proxy's memory.
-    let idle = chosen.contains(&Workload::Idle);
-    chosen.retain(|w| *w != Workload::Idle);
+    // IDLE and IDLEt run once, last: the allocator keeps much of what 10,000 connections used,
+    // which would inflate every later reading of the proxy's memory. IDLE, the target, first.
+    let idle: Vec<Workload> = chosen.iter().copied().filter(|w| w.idle()).collect();
+    chosen.retain(|w| !w.idle());
     let mut records = Vec::new();
     for rep in 1..=opts.reps {
         for &w in &chosen {
@@ -51,8 +51,8 @@ pub(crate) async fn run_all(
             records.extend(pair);
         }
     }
-    if idle {
-        let pair = run_pair(bench, sluis, Workload::Idle, 1).await?;
+    for w in idle {
+        let pair = run_pair(bench, sluis, w, 1).await?;
         for record in &pair {
             record.append_to(jsonl)?;
         }
@@ -61,7 +61,7 @@ pub(crate) async fn run_all(
     Ok((records, skipped))
 }
 
-/// One workload on both sides (IDLE: sluis only), in this repetition's order, with the ratio
+/// One workload on both sides (IDLE, IDLEt: sluis only), in this repetition's order, with the ratio
 /// set on the sluis record.
 async fn run_pair(
     bench: &Bench,
@@ -70,7 +70,7 @@ async fn run_pair(
     rep: usize,
 ) -> Result<Vec<Record>, Error> {
     let order: &[Via] = match (w, rep % 2) {
-        (Workload::Idle, _) => &[Via::Sluis],
+        (w, _) if w.idle() => &[Via::Sluis],
         (_, 1) => &[Via::Direct, Via::Sluis],
         _ => &[Via::Sluis, Via::Direct],
     };

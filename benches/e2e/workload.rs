@@ -1,5 +1,5 @@
-//! The workloads, the same as the peers harness runs (plus IDLE), and how each one reaches the
-//! origin directly and through the proxy.
+//! The workloads, the same as the peers harness runs (plus IDLE and IDLEt), and how each one
+//! reaches the origin directly and through the proxy.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +26,8 @@ pub(crate) enum Workload {
     W5,
     W5t,
     Idle,
+    /// IDLE over intercepted HTTPS: what a browser's idle connections to HTTPS sites cost.
+    IdleTls,
 }
 
 /// Which side of the comparison a run is.
@@ -69,7 +71,7 @@ pub(crate) struct Network {
 // === impl Workload ===
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 9] = [
+    pub(crate) const ALL: [Workload; 10] = [
         Self::W1,
         Self::W2,
         Self::W3,
@@ -79,6 +81,7 @@ impl Workload {
         Self::W5,
         Self::W5t,
         Self::Idle,
+        Self::IdleTls,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -92,6 +95,7 @@ impl Workload {
             Self::W5 => "W5",
             Self::W5t => "W5t",
             Self::Idle => "IDLE",
+            Self::IdleTls => "IDLEt",
         }
     }
 
@@ -112,19 +116,28 @@ impl Workload {
             Self::W5 => "one large PUT, plain HTTP",
             Self::W5t => "one large PUT, HTTPS intercepted",
             Self::Idle => "idle keep-alive connections",
+            Self::IdleTls => "idle keep-alive connections, HTTPS intercepted",
         }
     }
 
     /// Needs the proxy to intercept TLS for the upload host.
     pub(crate) fn intercepted(self) -> bool {
-        matches!(self, Self::W4 | Self::W4b | Self::W4c | Self::W5t)
+        matches!(
+            self,
+            Self::W4 | Self::W4b | Self::W4c | Self::W5t | Self::IdleTls
+        )
+    }
+
+    /// Held open and measured by memory, through sluis only.
+    pub(crate) fn idle(self) -> bool {
+        matches!(self, Self::Idle | Self::IdleTls)
     }
 
     pub(crate) fn headline(self) -> Headline {
         match self {
             Self::W1 => Headline::ReqPerSec,
             Self::W4c => Headline::ConnPerSec,
-            Self::Idle => Headline::RssMib,
+            Self::Idle | Self::IdleTls => Headline::RssMib,
             _ => Headline::MbPerSec,
         }
     }
@@ -143,7 +156,7 @@ impl Workload {
             single: false,
         };
         match self {
-            Self::W1 | Self::Idle => Shape {
+            Self::W1 | Self::Idle | Self::IdleTls => Shape {
                 method: Method::GET,
                 path: "/1k",
                 body_len: 0,
@@ -176,7 +189,7 @@ impl Workload {
                 TUNNEL_HOST,
                 Some(net.origin_trust.clone()),
             ),
-            Self::W4 | Self::W4b | Self::W4c | Self::W5t => {
+            Self::W4 | Self::W4b | Self::W4c | Self::W5t | Self::IdleTls => {
                 // Direct, the client talks TLS with the origin; through the proxy, with the
                 // proxy's forged certificate.
                 let trust = match via {
