@@ -67,6 +67,11 @@ fn prepare_request(
     if let Some(via) = via {
         h.append(header::VIA, via);
     }
+    // Plain HTTP goes upstream as HTTP/1.1; over TLS, an origin not known to speak HTTP/1.1
+    // only may get HTTP/2, whose header table would pin the client's read buffer.
+    if target.tls && proxy.origins.known(&target.host, target.port) != Some(false) {
+        hop::own_values(h);
+    }
     if proxy.settings.forwarded_for
         && let Ok(v) = HeaderValue::from_str(&conn.client.ip().to_string())
     {
