@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,10 +21,13 @@ use tokio_rustls::TlsConnector;
 
 use crate::Error;
 use crate::body::UploadBody;
-use crate::origin::GET_BYTES;
+use crate::origin::{DOWNLOAD_BYTES, DOWNLOAD_PATH, GET_BYTES};
 
 /// A client connection ready for requests.
-pub(crate) type Sender = SendRequest<UploadBody>;
+pub(crate) enum Sender {
+    H1(http1::SendRequest<UploadBody>),
+    H2(http2::SendRequest<UploadBody>),
+}
 
 /// Where requests go and how.
 #[derive(Clone)]
@@ -38,6 +42,8 @@ pub(crate) struct Endpoint {
     pub(crate) port: u16,
     /// TLS to the origin (or to the intercepting proxy), trusting one CA.
     pub(crate) tls: Option<TlsConnector>,
+    /// HTTP/2 over the TLS (whose config must offer `h2`), instead of HTTP/1.1.
+    pub(crate) h2: bool,
 }
 
 // === impl Endpoint ===
@@ -55,6 +61,16 @@ impl Endpoint {
             host: host.to_owned(),
             port: origin.port(),
             tls: tls.map(TlsConnector::from),
+            h2: false,
+        }
+    }
+
+    /// The same endpoint spoken to over HTTP/2; `tls` must offer `h2` in its ALPN.
+    pub(crate) fn http2(self, tls: Arc<rustls::ClientConfig>) -> Self {
+        Self {
+            tls: Some(TlsConnector::from(tls)),
+            h2: true,
+            ..self
         }
     }
 
@@ -73,6 +89,9 @@ impl Endpoint {
             .connect(name, stream)
             .await
             .map_err(|e| format!("TLS handshake with {}: {e}", self.host))?;
+        if self.h2 {
+            return handshake_h2(stream).await;
+        }
         handshake(stream).await
     }
 
@@ -85,15 +104,17 @@ impl Endpoint {
         body_len: u64,
     ) -> Result<Request<UploadBody>, Error> {
         let authority = format!("{}:{}", self.host, self.port);
-        let uri = if self.proxy.is_some() && self.tls.is_none() {
+        let uri = if self.h2 {
+            format!("https://{authority}{path}")
+        } else if self.proxy.is_some() && self.tls.is_none() {
             format!("http://{authority}{path}")
         } else {
             path.to_owned()
         };
-        let mut builder = Request::builder()
-            .method(method.clone())
-            .uri(uri)
-            .header(header::HOST, authority);
+        let mut builder = Request::builder().method(method.clone()).uri(uri);
+        if !self.h2 {
+            builder = builder.header(header::HOST, authority);
+        }
         if body_len > 0 {
             builder = builder.header(header::CONTENT_LENGTH, body_len);
         }
@@ -109,7 +130,42 @@ where
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(sender)
+    Ok(Sender::H1(sender))
+}
+
+async fn handshake_h2<T>(io: T) -> Result<Sender, Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Sender::H2(sender))
+}
+
+// === impl Sender ===
+
+impl Sender {
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    async fn send(&mut self, req: Request<UploadBody>) -> hyper::Result<http::Response<Incoming>> {
+        match self {
+            Sender::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+        }
+    }
 }
 
 /// Sends `CONNECT host:port` and reads the proxy's answer head; anything but a 200 is an error.
@@ -151,8 +207,12 @@ pub(crate) async fn exchange(
     sent: u64,
 ) -> Result<(), Error> {
     let is_get = req.method() == Method::GET;
-    sender.ready().await?;
-    let res = sender.send_request(req).await?;
+    let expected = if req.uri().path() == DOWNLOAD_PATH {
+        DOWNLOAD_BYTES
+    } else {
+        GET_BYTES
+    };
+    let res = sender.send(req).await?;
     let status = res.status();
     let received = res
         .headers()
@@ -167,8 +227,8 @@ pub(crate) async fn exchange(
     if received != Some(sent) {
         return Err(format!("origin received {received:?} bytes of {sent}").into());
     }
-    if is_get && body.len() != GET_BYTES {
-        return Err(format!("GET answer of {} bytes, expected {GET_BYTES}", body.len()).into());
+    if is_get && body.len() != expected {
+        return Err(format!("GET answer of {} bytes, expected {expected}", body.len()).into());
     }
     Ok(())
 }

@@ -33,10 +33,11 @@ pub(crate) struct IdleResult {
     pub(crate) open_secs: f64,
 }
 
-/// Opens `count` connections to `endpoint` (each with one GET), waits `settle`, reads the
-/// proxy's memory, then sends a second GET on each and closes them all.
+/// Opens `count` connections to `endpoint` (each with one GET of `path`), waits `settle`, reads
+/// the proxy's memory, then sends a second GET on each and closes them all.
 pub(crate) async fn run(
     endpoint: &Endpoint,
+    path: &'static str,
     payload: &Payload,
     count: usize,
     proxy_pid: u32,
@@ -48,18 +49,19 @@ pub(crate) async fn run(
     };
     let _ = procfs::reset_peak_rss(proxy_pid);
     let started = tokio::time::Instant::now();
-    let senders = open_all(endpoint, payload, count, &mut result).await;
+    let senders = open_all(endpoint, path, payload, count, &mut result).await;
     result.open_secs = started.elapsed().as_secs_f64();
     result.opened = senders.len() as u64;
     tokio::time::sleep(settle).await;
     result.rss_idle = procfs::status_bytes(proxy_pid, "VmRSS");
     result.peak_rss = procfs::status_bytes(proxy_pid, "VmHWM");
-    result.still_open = probe_all(endpoint, payload, senders, &mut result).await;
+    result.still_open = probe_all(endpoint, path, payload, senders, &mut result).await;
     result
 }
 
 async fn open_all(
     endpoint: &Endpoint,
+    path: &'static str,
     payload: &Payload,
     count: usize,
     result: &mut IdleResult,
@@ -72,7 +74,7 @@ async fn open_all(
             let _permit = gate.acquire_owned().await?;
             let open = async {
                 let mut sender = endpoint.connect().await?;
-                get(&endpoint, &payload, &mut sender).await?;
+                get(&endpoint, path, &payload, &mut sender).await?;
                 Ok::<_, Error>(sender)
             };
             tokio::time::timeout(TIMEOUT, open)
@@ -92,6 +94,7 @@ async fn open_all(
 
 async fn probe_all(
     endpoint: &Endpoint,
+    path: &'static str,
     payload: &Payload,
     senders: Vec<Sender>,
     result: &mut IdleResult,
@@ -102,7 +105,7 @@ async fn probe_all(
         let (gate, endpoint, payload) = (gate.clone(), endpoint.clone(), payload.clone());
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            tokio::time::timeout(TIMEOUT, get(&endpoint, &payload, &mut sender))
+            tokio::time::timeout(TIMEOUT, get(&endpoint, path, &payload, &mut sender))
                 .await
                 .map_err(|_| Error::from("no answer within 30 s"))?
         });
@@ -117,8 +120,13 @@ async fn probe_all(
     alive
 }
 
-async fn get(endpoint: &Endpoint, payload: &Payload, sender: &mut Sender) -> Result<(), Error> {
-    let req = endpoint.request(&Method::GET, "/1k", payload.body(0), 0)?;
+async fn get(
+    endpoint: &Endpoint,
+    path: &str,
+    payload: &Payload,
+    sender: &mut Sender,
+) -> Result<(), Error> {
+    let req = endpoint.request(&Method::GET, path, payload.body(0), 0)?;
     exchange(sender, req, 0).await
 }
 

@@ -181,6 +181,7 @@ impl Bench {
         let started = Instant::now();
         let result = idle::run(
             &endpoint,
+            w.shape(self.settings.large_bytes).path,
             &self.payload,
             self.settings.idle_conns,
             self.sluis_pid,

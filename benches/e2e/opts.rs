@@ -18,7 +18,7 @@ use crate::workload::Workload;
                   E2E_DURATION=10, E2E_WORKLOADS=\"W1 W3\", E2E_INTERCEPT=on, ...)."
 )]
 struct Args {
-    /// Workloads to run: W1 W2 W3 W4 W4b W4c W5 W5t IDLE IDLEt (default: all).
+    /// Workloads to run: W1 W2 W3 W4 W4b W4c W5 W5t IDLE IDLEt IDLEh2 (default: all).
     workloads: Vec<String>,
     /// The peers harness's settings: 15 s per workload, 1 GiB uploads.
     #[arg(long)]
@@ -38,14 +38,14 @@ struct Args {
     /// Size of the W5/W5t upload, e.g. 268435456, 256MiB, 1GiB (default 256MiB; full 1GiB).
     #[arg(long)]
     large: Option<String>,
-    /// Connections for IDLE and IDLEt (default 10000).
+    /// Connections for IDLE, IDLEt and IDLEh2 (default 10000).
     #[arg(long)]
     idle_conns: Option<usize>,
-    /// Seconds the IDLE and IDLEt connections stay idle before they are measured and probed (default 2;
+    /// Seconds the idle workloads' connections stay idle before they are measured and probed (default 2;
     /// full 15, longer than sluis's header_read_timeout).
     #[arg(long)]
     idle_hold: Option<f64>,
-    /// W4, W4b, W4c, W5t, IDLEt: run them if a probe shows sluis intercepts (auto), always (on:
+    /// W4, W4b, W4c, W5t, IDLEt, IDLEh2: run them if a probe shows sluis intercepts (auto), always (on:
     /// failures count), or never (off).
     #[arg(long, value_enum)]
     intercept: Option<Intercept>,

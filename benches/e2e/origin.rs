@@ -23,6 +23,12 @@ use crate::Error;
 
 /// Size of the answer to a GET.
 pub(crate) const GET_BYTES: usize = 1024;
+/// What a GET of `DOWNLOAD_PATH` answers with: a download (IDLEh2).
+pub(crate) const DOWNLOAD_BYTES: usize = 1 << 20;
+pub(crate) const DOWNLOAD_PATH: &str = "/1m";
+
+static DOWNLOAD: std::sync::LazyLock<Bytes> =
+    std::sync::LazyLock::new(|| Bytes::from(vec![b'x'; DOWNLOAD_BYTES]));
 
 /// The running origin: where it listens and what it has received.
 pub(crate) struct Origin {
@@ -114,6 +120,7 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let is_get = req.method() == Method::GET;
+    let download = req.uri().path() == DOWNLOAD_PATH;
     let mut body = req.into_body();
     let mut received = 0u64;
     let mut complete = true;
@@ -140,6 +147,7 @@ async fn handle(
             StatusCode::BAD_REQUEST,
             Bytes::from_static(b"body length mismatch\n"),
         ),
+        (true, true) if download => (StatusCode::OK, DOWNLOAD.clone()),
         (true, true) => (StatusCode::OK, Bytes::from_static(&[b'x'; GET_BYTES])),
         (true, false) => (StatusCode::OK, Bytes::from_static(b"ok\n")),
     };

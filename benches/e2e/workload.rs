@@ -1,5 +1,5 @@
-//! The workloads, the same as the peers harness runs (plus IDLE and IDLEt), and how each one
-//! reaches the origin directly and through the proxy.
+//! The workloads, the same as the peers harness runs (plus IDLE, IDLEt and IDLEh2), and how each
+//! one reaches the origin directly and through the proxy.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::Method;
 
 use crate::client::Endpoint;
+use crate::origin::DOWNLOAD_PATH;
 
 /// The host whose uploads the proxy inspects (intercepted over HTTPS).
 pub(crate) const UPLOAD_HOST: &str = "upload.bench.test";
@@ -28,6 +29,8 @@ pub(crate) enum Workload {
     Idle,
     /// IDLE over intercepted HTTPS: what a browser's idle connections to HTTPS sites cost.
     IdleTls,
+    /// IDLEt over HTTP/2, each connection after a 1 MiB download.
+    IdleH2,
 }
 
 /// Which side of the comparison a run is.
@@ -71,7 +74,7 @@ pub(crate) struct Network {
 // === impl Workload ===
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 10] = [
+    pub(crate) const ALL: [Workload; 11] = [
         Self::W1,
         Self::W2,
         Self::W3,
@@ -82,6 +85,7 @@ impl Workload {
         Self::W5t,
         Self::Idle,
         Self::IdleTls,
+        Self::IdleH2,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -96,6 +100,7 @@ impl Workload {
             Self::W5t => "W5t",
             Self::Idle => "IDLE",
             Self::IdleTls => "IDLEt",
+            Self::IdleH2 => "IDLEh2",
         }
     }
 
@@ -117,6 +122,7 @@ impl Workload {
             Self::W5t => "one large PUT, HTTPS intercepted",
             Self::Idle => "idle keep-alive connections",
             Self::IdleTls => "idle keep-alive connections, HTTPS intercepted",
+            Self::IdleH2 => "idle HTTP/2 connections, HTTPS intercepted, after a 1 MiB download",
         }
     }
 
@@ -124,20 +130,20 @@ impl Workload {
     pub(crate) fn intercepted(self) -> bool {
         matches!(
             self,
-            Self::W4 | Self::W4b | Self::W4c | Self::W5t | Self::IdleTls
+            Self::W4 | Self::W4b | Self::W4c | Self::W5t | Self::IdleTls | Self::IdleH2
         )
     }
 
     /// Held open and measured by memory, through sluis only.
     pub(crate) fn idle(self) -> bool {
-        matches!(self, Self::Idle | Self::IdleTls)
+        matches!(self, Self::Idle | Self::IdleTls | Self::IdleH2)
     }
 
     pub(crate) fn headline(self) -> Headline {
         match self {
             Self::W1 => Headline::ReqPerSec,
             Self::W4c => Headline::ConnPerSec,
-            Self::Idle | Self::IdleTls => Headline::RssMib,
+            Self::Idle | Self::IdleTls | Self::IdleH2 => Headline::RssMib,
             _ => Headline::MbPerSec,
         }
     }
@@ -159,6 +165,13 @@ impl Workload {
             Self::W1 | Self::Idle | Self::IdleTls => Shape {
                 method: Method::GET,
                 path: "/1k",
+                body_len: 0,
+                new_conn: false,
+                single: false,
+            },
+            Self::IdleH2 => Shape {
+                method: Method::GET,
+                path: DOWNLOAD_PATH,
                 body_len: 0,
                 new_conn: false,
                 single: false,
@@ -197,6 +210,13 @@ impl Workload {
                     Via::Sluis => net.proxy_trust.clone(),
                 };
                 Endpoint::new(proxy, net.origin_https, UPLOAD_HOST, Some(trust))
+            }
+            Self::IdleH2 => {
+                // h2 alone: the proxy serves HTTP/2 to a client that offers nothing else, even
+                // for this HTTP/1.1 origin.
+                let mut tls = rustls::ClientConfig::clone(&net.proxy_trust);
+                tls.alpn_protocols = vec![b"h2".to_vec()];
+                Endpoint::new(proxy, net.origin_https, UPLOAD_HOST, None).http2(Arc::new(tls))
             }
         }
     }
