@@ -40,6 +40,7 @@ pub trait Negotiated {
     fn speaks_h2(&self) -> bool;
 }
 
+/// `(host, port)`; hosts are lowercase, as `Target` and the `Connector` have them.
 type Key = (Box<str>, u16);
 type Dial<T> = JoinHandle<Result<T, DialError>>;
 /// Dials made during handshakes, per origin, each with an id for its expiry.
@@ -54,6 +55,17 @@ pub struct Origins<T> {
 
 fn key(host: &str, port: u16) -> Key {
     (host.to_ascii_lowercase().into_boxed_str(), port)
+}
+
+/// A `Key` borrowed, so that the lookup on every intercepted request builds nothing. Hashes as
+/// `Key` does: the string, then the port.
+#[derive(Hash)]
+struct KeyRef<'a>(&'a str, u16);
+
+impl quick_cache::Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *key.0 == *self.0 && key.1 == self.1
+    }
 }
 
 fn offer_for(h2: bool) -> Alpn {
@@ -74,9 +86,9 @@ impl<T: Negotiated + Send + 'static> Origins<T> {
         self.learned.insert(key(host, port), (h2, Instant::now()));
     }
 
-    /// What `host:port` chose when last dialed, if that was recent.
+    /// What `host:port` (`host` in lowercase) chose when last dialed, if that was recent.
     pub fn known(&self, host: &str, port: u16) -> Option<bool> {
-        let (h2, at) = self.learned.get(&key(host, port))?;
+        let (h2, at) = self.learned.get(&KeyRef(host, port))?;
         (at.elapsed() < REMEMBER_FOR).then_some(h2)
     }
 
