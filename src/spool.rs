@@ -6,13 +6,20 @@
 //! only AES-256-GCM ciphertext under a key that exists in this process's memory alone. When the
 //! spool is dropped the key is gone, so nothing readable ever rests on disk, whatever happens to
 //! the file's blocks later.
+//!
+//! Spill files outlive their bodies, within a budget ([`SpillFiles`]): the next large body is
+//! written over pages the page cache already holds and read back from memory. A fresh page costs
+//! more than the copy into it, and on a virtual machine whose freed memory goes back to the host
+//! far more (a fresh GiB took 0.75-1.8 CPU-seconds there, a cached one 0.05), so a file is
+//! recycled as a database recycles its log segments. Blocks past what the cache holds are
+//! written with direct I/O and join the cache when they are read back.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -31,8 +38,33 @@ pub struct SpoolConfig {
     pub budget: Arc<MemoryBudget>,
     /// Memory one request may use before spilling.
     pub request_memory: u64,
-    /// Directory for spill files; `None` = the system temp dir.
-    pub dir: Option<PathBuf>,
+    /// Where spilled bodies go.
+    pub files: Arc<SpillFiles>,
+}
+
+/// The spill directory and the idle spill files kept there for the next large bodies.
+#[derive(Debug)]
+pub struct SpillFiles {
+    dir: PathBuf,
+    /// Bytes of idle files kept; 0 keeps none.
+    keep: u64,
+    /// Most recently used last: its pages are the likeliest to be cached still.
+    idle: Mutex<Vec<SpillFile>>,
+}
+
+/// One unnamed spill file, opened twice.
+#[derive(Debug)]
+struct SpillFile {
+    /// Reads, and writes to blocks the page cache already holds.
+    cached: std::fs::File,
+    /// The same file with direct I/O, for blocks past `warm`: written through the cache, each
+    /// would cost a fresh page now and be read back from the disk anyway if memory runs short.
+    /// `None` where the file system has no direct I/O (tmpfs).
+    direct: Option<std::fs::File>,
+    /// Bytes from the start written or read through the cache. The kernel may have evicted some
+    /// since; that costs speed, never correctness.
+    warm: u64,
+    len: u64,
 }
 
 /// A held body: memory first, then an encrypted file.
@@ -46,9 +78,8 @@ pub struct Spool {
 }
 
 /// The spill file is written in blocks of this size, each one sealed record:
-/// `len (u32 LE) | ciphertext | tag | zero padding`. Fixed, aligned blocks let the file bypass
-/// the page cache (O_DIRECT): on this kind of machine buffered writes cost more CPU than the
-/// inspection itself, and a body read back once has no use for the cache.
+/// `len (u32 LE) | ciphertext | tag | zero padding`. Fixed, aligned blocks let a block bypass
+/// the page cache (O_DIRECT) where the cache has no pages for it yet.
 const BLOCK: usize = 1 << 20;
 const TAG_LEN: usize = 16;
 /// Plaintext bytes one block holds.
@@ -64,12 +95,17 @@ struct Page([u8; ALIGN]);
 /// One block's worth of aligned memory.
 struct BlockBuf(Vec<Page>);
 
-/// The encrypted file: seals and writes blocks, reads and opens them.
+/// The encrypted file: seals and writes blocks, reads and opens them. Dropped, it gives the
+/// file back to [`SpillFiles`].
 struct Sealer {
-    file: std::fs::File,
+    /// `None` only while being dropped.
+    file: Option<SpillFile>,
+    home: Arc<SpillFiles>,
     key: LessSafeKey,
     /// Blocks written; also the next nonce.
     records: u64,
+    /// Set once every block has been read back, through the page cache.
+    read_back: AtomicBool,
 }
 
 /// A spilling body: one block is filled while the previous one is sealed and written on the
@@ -154,8 +190,8 @@ impl Spool {
         let mut spill = match self.file.take() {
             Some(spill) => spill,
             None => {
-                let dir = self.config.dir.clone();
-                blocking(move || Spill::create(dir)).await?
+                let files = Arc::clone(&self.config.files);
+                blocking(move || Spill::create(files)).await?
             }
         };
         let mut rest = &chunk[..];
@@ -243,6 +279,9 @@ impl SpoolReader {
         }
         self.read_ahead();
         let Some(pending) = self.ahead.pop_front() else {
+            if let Some(sealer) = &self.sealer {
+                sealer.read_back.store(true, Ordering::Relaxed);
+            }
             return Ok(None);
         };
         let (buf, chunk) = pending.await.map_err(io::Error::other)?;
@@ -273,12 +312,12 @@ impl SpoolReader {
 // === impl Spill ===
 
 impl Spill {
-    fn create(dir: Option<PathBuf>) -> io::Result<Self> {
+    fn create(files: Arc<SpillFiles>) -> io::Result<Self> {
         Ok(Self {
             filling: BlockBuf::new(),
             fill: 0,
             writer: Some(Writer::Ready(
-                Box::new(Sealer::create(dir)?),
+                Box::new(Sealer::create(files)?),
                 BlockBuf::new(),
             )),
         })
@@ -346,9 +385,8 @@ impl BlockBuf {
 // === impl Sealer ===
 
 impl Sealer {
-    fn create(dir: Option<PathBuf>) -> io::Result<Self> {
-        let dir = dir.unwrap_or_else(std::env::temp_dir);
-        let file = open_unnamed(&dir)?;
+    fn create(home: Arc<SpillFiles>) -> io::Result<Self> {
+        let file = home.take()?;
         let mut key = [0u8; 32];
         SystemRandom::new()
             .fill(&mut key)
@@ -357,10 +395,18 @@ impl Sealer {
             UnboundKey::new(&AES_256_GCM, &key).map_err(|_| io::Error::other("spool key"))?;
         key.fill(0);
         Ok(Self {
-            file,
+            file: Some(file),
+            home,
             key: LessSafeKey::new(unbound),
             records: 0,
+            read_back: AtomicBool::new(false),
         })
+    }
+
+    fn file(&self) -> io::Result<&SpillFile> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("spool file already returned"))
     }
 
     /// Seals the `fill` plaintext bytes of `block` in place and writes the block at its offset.
@@ -380,8 +426,11 @@ impl Sealer {
         rest[fill..fill + TAG_LEN].copy_from_slice(tag.as_ref());
         // Zeroes after the tag: a short last block carries no leftovers of an earlier one.
         rest[fill + TAG_LEN..].fill(0);
+        let at = self.records * BLOCK as u64;
         self.file
-            .write_all_at(block.bytes(), self.records * BLOCK as u64)?;
+            .as_mut()
+            .ok_or_else(|| io::Error::other("spool file already returned"))?
+            .write_block(block.bytes(), at)?;
         self.records += 1;
         Ok(())
     }
@@ -391,7 +440,8 @@ impl Sealer {
         if index >= self.records {
             return Ok(None);
         }
-        self.file
+        self.file()?
+            .cached
             .read_exact_at(block.bytes_mut(), index * BLOCK as u64)?;
         let buf = block.bytes_mut();
         let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
@@ -411,16 +461,137 @@ impl Sealer {
     }
 }
 
-/// A temporary file with no name (O_TMPFILE), mode 0600, opened for direct I/O where the file
-/// system allows it; else an ordinary unnamed temporary file.
-fn open_unnamed(dir: &std::path::Path) -> io::Result<std::fs::File> {
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        let Some(mut file) = self.file.take() else {
+            return;
+        };
+        if *self.read_back.get_mut() {
+            file.warm = file.warm.max(self.records * BLOCK as u64);
+        }
+        let home = Arc::clone(&self.home);
+        // Truncating or closing a large file frees its pages, which is not work for an async
+        // worker.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || home.put_back(file))),
+            Err(_) => home.put_back(file),
+        }
+    }
+}
+
+// === impl SpillFiles ===
+
+impl SpillFiles {
+    /// Spill files in `dir` (`None`: the system temp dir), keeping up to `keep` bytes of idle
+    /// ones. Nothing is kept on a file system in memory, where a kept file would be memory
+    /// that no body uses.
+    pub fn new(dir: Option<PathBuf>, keep: u64) -> Arc<Self> {
+        let dir = dir.unwrap_or_else(std::env::temp_dir);
+        let keep = if in_memory(&dir) { 0 } else { keep };
+        Arc::new(Self {
+            dir,
+            keep,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Bytes of idle files kept for the next bodies.
+    pub fn kept(&self) -> u64 {
+        self.lock().iter().map(|f| f.len).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpillFile>> {
+        // A file list is valid whatever a panicking holder did to it.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> io::Result<SpillFile> {
+        match self.lock().pop() {
+            Some(file) => Ok(file),
+            None => SpillFile::create(&self.dir),
+        }
+    }
+
+    /// Keeps `file` for the next body if the budget has room for it, or for a part of it.
+    fn put_back(&self, mut file: SpillFile) {
+        let mut idle = self.lock();
+        let kept: u64 = idle.iter().map(|f| f.len).sum();
+        let room = self.keep.saturating_sub(kept) / BLOCK as u64 * BLOCK as u64;
+        if room == 0 {
+            return;
+        }
+        if file.len > room {
+            if file.cached.set_len(room).is_err() {
+                return;
+            }
+            file.len = room;
+            file.warm = file.warm.min(room);
+        }
+        idle.push(file);
+    }
+}
+
+// === impl SpillFile ===
+
+impl SpillFile {
+    fn create(dir: &Path) -> io::Result<Self> {
+        let cached = open_unnamed(dir)?;
+        let direct = reopen_direct(&cached);
+        Ok(Self {
+            cached,
+            direct,
+            warm: 0,
+            len: 0,
+        })
+    }
+
+    fn write_block(&mut self, block: &[u8], at: u64) -> io::Result<()> {
+        let end = at + block.len() as u64;
+        match &self.direct {
+            Some(direct) if end > self.warm => direct.write_all_at(block, at)?,
+            _ => {
+                self.cached.write_all_at(block, at)?;
+                self.warm = self.warm.max(end);
+            }
+        }
+        self.len = self.len.max(end);
+        Ok(())
+    }
+}
+
+/// A temporary file with no name (O_TMPFILE), mode 0600; else an ordinary unnamed temporary
+/// file.
+fn open_unnamed(dir: &Path) -> io::Result<std::fs::File> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-    let mode = Mode::RUSR | Mode::WUSR;
-    match rustix::fs::open(dir, flags | OFlags::DIRECT, mode) {
+    match rustix::fs::open(dir, flags, Mode::RUSR | Mode::WUSR) {
         Ok(fd) => Ok(std::fs::File::from(fd)),
         Err(_) => tempfile::tempfile_in(dir),
     }
+}
+
+/// A second descriptor of `file` for direct I/O, where the file system has it. An unnamed file
+/// can only be reopened through its `/proc` link.
+fn reopen_direct(file: &std::fs::File) -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let link = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let flags = OFlags::RDWR | OFlags::DIRECT | OFlags::CLOEXEC;
+    rustix::fs::open(link, flags, Mode::empty())
+        .ok()
+        .map(std::fs::File::from)
+}
+
+/// True on tmpfs and ramfs.
+fn in_memory(dir: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    rustix::fs::statfs(dir).is_ok_and(|fs| {
+        // `f_type`'s width differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        let kind = fs.f_type as i64;
+        kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
+    })
 }
 
 fn nonce(counter: u64) -> Nonce {
@@ -437,7 +608,7 @@ mod tests {
         SpoolConfig {
             budget: MemoryBudget::new(total),
             request_memory: request,
-            dir: Some(dir.to_owned()),
+            files: SpillFiles::new(Some(dir.to_owned()), 0),
         }
     }
 
@@ -489,7 +660,7 @@ mod tests {
     #[test]
     fn the_file_holds_no_plaintext_and_detects_tampering() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sealer = Sealer::create(Some(dir.path().to_owned())).unwrap();
+        let mut sealer = Sealer::create(SpillFiles::new(Some(dir.path().to_owned()), 0)).unwrap();
         let secret = b"BSN 123456782 Vertrouwelijk ".repeat(50_000);
         let mut block = BlockBuf::new();
         for piece in secret.chunks(PAYLOAD) {
@@ -500,9 +671,8 @@ mod tests {
         // Direct I/O needs aligned buffers, so the test reads block by block too.
         let mut raw = Vec::new();
         for i in 0..sealer.records {
-            sealer
-                .file
-                .read_exact_at(block.bytes_mut(), i * BLOCK as u64)
+            let file = &sealer.file().unwrap().cached;
+            file.read_exact_at(block.bytes_mut(), i * BLOCK as u64)
                 .unwrap();
             raw.extend_from_slice(block.bytes());
         }
@@ -516,10 +686,112 @@ mod tests {
         }
         assert_eq!(back, secret);
         // Tampering is detected, not silently passed on.
-        sealer.file.read_exact_at(block.bytes_mut(), 0).unwrap();
+        let file = &sealer.file().unwrap().cached;
+        file.read_exact_at(block.bytes_mut(), 0).unwrap();
         block.bytes_mut()[100] ^= 1;
-        sealer.file.write_all_at(block.bytes(), 0).unwrap();
+        file.write_all_at(block.bytes(), 0).unwrap();
         assert!(sealer.read_record(&mut block, 0).is_err());
+    }
+
+    /// What the idle files look like once the blocking pool has put back those in use: the
+    /// hand-back runs after the last reader of a file lets go.
+    async fn idle_files(files: &SpillFiles, count: usize) -> Vec<(u64, u64)> {
+        for _ in 0..500 {
+            let idle: Vec<_> = files.lock().iter().map(|f| (f.len, f.warm)).collect();
+            if idle.len() == count {
+                return idle;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "expected {count} idle spill files, have {}",
+            files.lock().len()
+        );
+    }
+
+    /// A directory on the disk the build is on: the system temp dir may be in memory.
+    fn disk_dir() -> tempfile::TempDir {
+        tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).unwrap()
+    }
+
+    async fn spool_of(files: &Arc<SpillFiles>, body: &[u8]) -> Spool {
+        let mut s = Spool::new(SpoolConfig {
+            budget: MemoryBudget::new(1 << 20),
+            // All in the file, so the test knows its blocks.
+            request_memory: 0,
+            files: Arc::clone(files),
+        });
+        for c in body.chunks(50_000) {
+            s.push(Bytes::copy_from_slice(c)).await.unwrap();
+        }
+        assert!(s.spilled());
+        s
+    }
+
+    #[tokio::test]
+    async fn a_spill_file_read_back_is_kept_warm_and_reused() {
+        let dir = disk_dir();
+        let files = SpillFiles::new(Some(dir.path().to_owned()), 64 << 20);
+        let first = data(3 * PAYLOAD + 1000);
+        let blocks = 4 * BLOCK as u64;
+        assert_eq!(read_all(spool_of(&files, &first).await).await, first);
+        assert_eq!(idle_files(&files, 1).await, vec![(blocks, blocks)]);
+        assert_eq!(files.kept(), blocks);
+
+        // A shorter body in the same file: only its own blocks come back, not the first body's.
+        let second: Vec<u8> = data(PAYLOAD + 5).iter().map(|b| b ^ 0x55).collect();
+        let spool = spool_of(&files, &second).await;
+        assert_eq!(files.kept(), 0, "the file is in use");
+        assert_eq!(read_all(spool).await, second);
+        assert_eq!(idle_files(&files, 1).await, vec![(blocks, blocks)]);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_body_never_read_back_keeps_its_file_cold() {
+        let dir = disk_dir();
+        let files = SpillFiles::new(Some(dir.path().to_owned()), 64 << 20);
+        let spool = spool_of(&files, &data(2 * PAYLOAD)).await;
+        // A blocked upload: the spool goes without a read.
+        drop(spool);
+        // Written past the cache, with direct I/O: nothing of it is in the cache.
+        assert_eq!(idle_files(&files, 1).await, vec![(2 * BLOCK as u64, 0)]);
+    }
+
+    #[tokio::test]
+    async fn kept_files_stay_within_their_budget() {
+        let dir = disk_dir();
+        let keep = 2 * BLOCK as u64;
+        let files = SpillFiles::new(Some(dir.path().to_owned()), keep);
+        let a = spool_of(&files, &data(5 * PAYLOAD)).await;
+        let b = spool_of(&files, &data(PAYLOAD)).await;
+        assert_eq!(read_all(b).await, data(PAYLOAD));
+        assert_eq!(
+            idle_files(&files, 1).await,
+            vec![(BLOCK as u64, BLOCK as u64)]
+        );
+        // `a` finds room for one of its five blocks: it is cut to fit.
+        assert_eq!(read_all(a).await, data(5 * PAYLOAD));
+        let idle = idle_files(&files, 2).await;
+        assert_eq!(idle.iter().map(|f| f.0).sum::<u64>(), keep);
+        let cut = files.lock()[1].cached.metadata().unwrap().len();
+        assert_eq!(cut, BLOCK as u64, "the file itself was truncated");
+
+        let none = SpillFiles::new(Some(dir.path().to_owned()), 0);
+        assert_eq!(
+            read_all(spool_of(&none, &data(PAYLOAD)).await).await,
+            data(PAYLOAD)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(none.kept(), 0);
+    }
+
+    #[test]
+    fn nothing_is_kept_on_a_memory_file_system() {
+        let shm = Path::new("/dev/shm");
+        assert!(in_memory(shm), "/dev/shm is tmpfs on Linux");
+        assert_eq!(SpillFiles::new(Some(shm.to_owned()), 1 << 30).keep, 0);
+        assert!(!in_memory(disk_dir().path()));
     }
 
     #[tokio::test]

@@ -131,6 +131,10 @@ pub struct InspectConfig {
     pub total_memory: u64,
     /// Where spilled bodies go (encrypted with a per-request key that never leaves memory).
     pub spool_dir: Option<PathBuf>,
+    /// Bytes of idle spill files kept for the next large bodies, whose pages the page cache
+    /// still holds; 0 keeps none.
+    #[serde(deserialize_with = "de::size")]
+    pub spool_keep: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +282,7 @@ impl Default for InspectConfig {
             request_memory: 4 << 20,
             total_memory: 256 << 20,
             spool_dir: None,
+            spool_keep: 1 << 30,
         }
     }
 }

@@ -39,7 +39,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::net::{Connector, Dialer, Origins, TlsUpstream};
 use crate::policy::PolicyStore;
-use crate::spool::{MemoryBudget, SpoolConfig};
+use crate::spool::{MemoryBudget, SpillFiles, SpoolConfig};
 use crate::tls::{Alpn, LeafMinter};
 
 pub use body::{BoxError, ProxyBody, full as full_body};
@@ -157,7 +157,7 @@ impl Proxy {
             spool: SpoolConfig {
                 budget: MemoryBudget::new(config.inspect.total_memory),
                 request_memory: config.inspect.request_memory,
-                dir: config.inspect.spool_dir.clone(),
+                files: SpillFiles::new(config.inspect.spool_dir.clone(), config.inspect.spool_keep),
             },
             audit,
             audit_scope: config.audit.events,
