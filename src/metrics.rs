@@ -40,6 +40,7 @@ pub struct Metrics {
     files: IntCounterVec,
     detections: IntCounterVec,
     tls_handshakes: IntCounterVec,
+    tls_protocols: IntCounterVec,
     upstream_errors: IntCounterVec,
     policy_reloads: IntCounterVec,
     policy_info: IntGaugeVec,
@@ -138,6 +139,12 @@ impl Metrics {
                 "sluis_tls_handshakes_total",
                 "TLS handshakes with clients on intercepted connections, by result.",
                 &["result"],
+            )?,
+            tls_protocols: counter_vec(
+                r,
+                "sluis_tls_client_protocols_total",
+                "Application protocols intercepted clients settled on (ALPN), by protocol.",
+                &["protocol"],
             )?,
             upstream_errors: counter_vec(
                 r,
@@ -289,6 +296,11 @@ impl Metrics {
     /// usually certificate pinning).
     pub fn tls_handshake(&self, result: &'static str) {
         self.tls_handshakes.with_label_values(&[result]).inc();
+    }
+
+    /// An intercepted client's handshake settled on `protocol`: `h2`, `http/1.1` or `none`.
+    pub fn tls_protocol(&self, protocol: &'static str) {
+        self.tls_protocols.with_label_values(&[protocol]).inc();
     }
 
     /// Exports the leaf cache's own counters, read at scrape time: the cache counts every lookup

@@ -27,6 +27,7 @@ fn typed_methods_feed_bounded_labels() {
     let guard = m.connection_opened();
     m.connection_refused("not_allowed");
     m.tls_handshake("ok");
+    m.tls_protocol("http/1.1");
     m.watch_leaf_cache(|| (3, 1)).unwrap();
     m.upstream_error("connect_timeout");
     m.policy_reload(false);
@@ -42,6 +43,7 @@ fn typed_methods_feed_bounded_labels() {
         "sluis_open_connections 1",
         r#"sluis_connections_total{result="not_allowed"} 1"#,
         r#"sluis_tls_handshakes_total{result="ok"} 1"#,
+        r#"sluis_tls_client_protocols_total{protocol="http/1.1"} 1"#,
         r#"sluis_tls_leaf_cache_lookups_total{result="hit"} 3"#,
         r#"sluis_tls_leaf_cache_lookups_total{result="miss"} 1"#,
         r#"sluis_upstream_errors_total{kind="connect_timeout"} 1"#,

@@ -111,9 +111,14 @@ async fn serve_tls<I>(
         return;
     };
     proxy.observe_tls_handshake("ok");
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let protocol = match tls.get_ref().1.alpn_protocol() {
+        Some(b"h2") => "h2",
+        Some(b"http/1.1") => "http/1.1",
+        _ => "none",
+    };
+    proxy.metrics.tls_protocol(protocol);
     let inner = inner_conn(&outer, target, &activity);
-    if h2 {
+    if protocol == "h2" {
         Box::pin(serve_http2(&proxy, inner, TokioIo::new(tls), &activity)).await;
     } else {
         h1::serve(&proxy, inner, tls).await;

@@ -327,6 +327,7 @@ fn exported_families() -> std::collections::HashSet<String> {
     );
     m.detection(sluis::inspect::DetectorKind::Bsn, 1);
     m.tls_handshake("ok");
+    m.tls_protocol("h2");
     m.watch_leaf_cache(|| (1, 1)).unwrap();
     m.upstream_error("connect");
     m.policy_reload(true);

@@ -134,6 +134,16 @@ async fn a_client_offering_both_protocols_gets_what_the_origin_speaks() {
         // The origin was dialed during the first handshake to learn what it speaks, and that
         // connection carried the first request; the second came from the pool.
         assert_eq!(lab.origin.connections(), 1, "{accepted}");
+        let metrics = crate::support::client::direct()
+            .get(format!("{}/metrics", lab.proxy.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let counted = format!("sluis_tls_client_protocols_total{{protocol=\"{accepted}\"}} 2");
+        assert!(metrics.contains(&counted), "{counted}\n{metrics}");
     }
 }
 
