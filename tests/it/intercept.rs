@@ -134,14 +134,7 @@ async fn a_client_offering_both_protocols_gets_what_the_origin_speaks() {
         // The origin was dialed during the first handshake to learn what it speaks, and that
         // connection carried the first request; the second came from the pool.
         assert_eq!(lab.origin.connections(), 1, "{accepted}");
-        let metrics = crate::support::client::direct()
-            .get(format!("{}/metrics", lab.proxy.admin_url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = lab.proxy.metrics().await;
         let counted = format!("sluis_tls_client_protocols_total{{protocol=\"{accepted}\"}} 2");
         assert!(metrics.contains(&counted), "{counted}\n{metrics}");
     }
@@ -344,14 +337,7 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAll {
 
 /// `sluis_tls_leaf_cache_lookups_total{result=...}` from a scrape.
 async fn leaf_lookups(proxy: &TestProxy, result: &str) -> u64 {
-    let text = crate::support::client::direct()
-        .get(format!("{}/metrics", proxy.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = proxy.metrics().await;
     let key = format!("sluis_tls_leaf_cache_lookups_total{{result=\"{result}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&key))
@@ -498,14 +484,7 @@ async fn a_client_that_rejects_our_certificate_is_counted_and_named() {
                     .is_some_and(|m| m.contains("bypass list"))
         })
         .await;
-    let text = crate::support::client::direct()
-        .get(format!("{}/metrics", lab.proxy.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = lab.proxy.metrics().await;
     assert!(
         text.contains("sluis_tls_handshakes_total{result=\"client_rejected\"} 1"),
         "{text}"

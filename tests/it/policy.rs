@@ -364,14 +364,7 @@ async fn reloads_under_traffic_apply_good_policies_and_keep_the_last_good_one() 
         "requests failed during reloads"
     );
 
-    let metrics = crate::support::client::direct()
-        .get(format!("{}/metrics", lab.proxy.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = lab.proxy.metrics().await;
     assert!(
         metrics.contains("sluis_policy_reloads_total{result=\"error\"}"),
         "{metrics}"

@@ -57,6 +57,18 @@ impl TestProxy {
         format!("http://{}", self.admin)
     }
 
+    /// One scrape of the admin endpoint's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        crate::support::client::direct()
+            .get(format!("{}/metrics", self.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Log lines so far, parsed.
     pub fn logs(&self) -> Vec<Value> {
         self.logs
