@@ -221,7 +221,7 @@ impl Spool {
             memory: std::mem::take(&mut self.memory),
             spill: self.file.take(),
             sealer: None,
-            spare: Vec::new(),
+            spares: Arc::default(),
             next_record: 0,
             ahead: VecDeque::new(),
             _spool: self,
@@ -248,7 +248,19 @@ async fn blocking<T: Send + 'static>(
 /// four at a time, and the read-back of a held upload was as slow as its inspection.
 const READ_AHEAD: usize = 4;
 
-type ReadAhead = tokio::task::JoinHandle<(BlockBuf, io::Result<Option<Bytes>>)>;
+type ReadAhead = tokio::task::JoinHandle<io::Result<Option<Bytes>>>;
+
+/// Block buffers a reader is not using, shared with the chunks it handed out: a chunk is the
+/// plaintext in its block's buffer, which comes back here when the chunk is dropped, so the
+/// read-back neither copies a block nor allocates one.
+#[derive(Default)]
+struct Spares(Mutex<Vec<BlockBuf>>);
+
+/// A block's buffer, lent out as a chunk.
+struct Lent {
+    buf: BlockBuf,
+    spares: Arc<Spares>,
+}
 
 /// Reads a spool back.
 pub struct SpoolReader {
@@ -257,8 +269,7 @@ pub struct SpoolReader {
     spill: Option<Spill>,
     /// Flushed: the sealer, shared by the reads under way.
     sealer: Option<Arc<Sealer>>,
-    /// Buffers no read is using.
-    spare: Vec<BlockBuf>,
+    spares: Arc<Spares>,
     next_record: u64,
     /// The reads under way, in block order.
     ahead: VecDeque<ReadAhead>,
@@ -275,15 +286,13 @@ impl SpoolReader {
         if let Some(spill) = self.spill.take() {
             let (sealer, buf) = spill.finish().await?;
             self.sealer = Some(Arc::new(*sealer));
-            self.spare.push(buf);
+            self.spares.give(buf);
         }
         self.read_ahead();
         let Some(pending) = self.ahead.pop_front() else {
             return Ok(None);
         };
-        let (buf, chunk) = pending.await.map_err(io::Error::other)?;
-        self.spare.push(buf);
-        let chunk = chunk?;
+        let chunk = pending.await.map_err(io::Error::other)??;
         self.read_ahead();
         // The last block is in hand. Marked now, not at the `None` after it: a body of known
         // length is not polled past its last byte.
@@ -301,15 +310,58 @@ impl SpoolReader {
             return;
         };
         while self.ahead.len() < READ_AHEAD && self.next_record < sealer.records {
-            let mut buf = self.spare.pop().unwrap_or_else(BlockBuf::new);
-            let sealer = Arc::clone(sealer);
+            let mut buf = self.spares.take();
+            let (sealer, spares) = (Arc::clone(sealer), Arc::clone(&self.spares));
             let index = self.next_record;
             self.next_record += 1;
             self.ahead.push_back(tokio::task::spawn_blocking(move || {
-                let chunk = sealer.read_record(&mut buf, index);
-                (buf, chunk)
+                match sealer.read_record(&mut buf, index) {
+                    Ok(Some(len)) => {
+                        let lent = Bytes::from_owner(Lent { buf, spares });
+                        Ok(Some(lent.slice(4..4 + len)))
+                    }
+                    other => {
+                        spares.give(buf);
+                        other.map(|_| None)
+                    }
+                }
             }));
         }
+    }
+}
+
+// === impl Spares ===
+
+impl Spares {
+    fn take(&self) -> BlockBuf {
+        self.lock().pop().unwrap_or_else(BlockBuf::new)
+    }
+
+    /// Keeps `buf` for the next read, up to what the reads under way and the chunks being sent
+    /// can use at once.
+    fn give(&self, buf: BlockBuf) {
+        let mut spares = self.lock();
+        if spares.len() < READ_AHEAD + 2 {
+            spares.push(buf);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<BlockBuf>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.bytes()
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        // An empty `Vec` holds no memory: nothing is allocated for the stand-in.
+        self.spares
+            .give(std::mem::replace(&mut self.buf, BlockBuf(Vec::new())));
     }
 }
 
@@ -439,8 +491,9 @@ impl Sealer {
         Ok(())
     }
 
-    /// Decrypts block `index` using `block` as the buffer; `None` past the end.
-    fn read_record(&self, block: &mut BlockBuf, index: u64) -> io::Result<Option<Bytes>> {
+    /// Decrypts block `index` in `block`, whose `[4..4 + len]` then holds its `len` plaintext
+    /// bytes; `None` past the end.
+    fn read_record(&self, block: &mut BlockBuf, index: u64) -> io::Result<Option<usize>> {
         if index >= self.records {
             return Ok(None);
         }
@@ -461,7 +514,7 @@ impl Sealer {
                 &mut rest[..len + TAG_LEN],
             )
             .map_err(|_| io::Error::other("spool block failed authentication"))?;
-        Ok(Some(Bytes::copy_from_slice(plain)))
+        Ok(Some(plain.len()))
     }
 }
 
@@ -686,7 +739,8 @@ mod tests {
         );
         let mut back = Vec::new();
         for i in 0..sealer.records {
-            back.extend_from_slice(&sealer.read_record(&mut block, i).unwrap().unwrap());
+            let len = sealer.read_record(&mut block, i).unwrap().unwrap();
+            back.extend_from_slice(&block.bytes()[4..4 + len]);
         }
         assert_eq!(back, secret);
         // Tampering is detected, not silently passed on.
@@ -757,6 +811,25 @@ mod tests {
         assert_eq!(back, second);
         assert_eq!(idle_files(&files, 1).await, vec![(blocks, blocks)]);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn chunks_lend_their_blocks_and_give_them_back() {
+        let dir = disk_dir();
+        let files = SpillFiles::new(Some(dir.path().to_owned()), 0);
+        let d = data(9 * PAYLOAD + 7);
+        let mut reader = spool_of(&files, &d).await.into_reader();
+        let spares = Arc::clone(&reader.spares);
+        let mut chunks = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            chunks.push(chunk);
+        }
+        drop(reader);
+        // All chunks alive at once: no block was read into again while lent.
+        assert_eq!(chunks.len(), 10);
+        assert_eq!(chunks.concat(), d);
+        drop(chunks);
+        assert_eq!(spares.lock().len(), READ_AHEAD + 2);
     }
 
     #[tokio::test]
