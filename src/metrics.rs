@@ -204,6 +204,20 @@ impl Metrics {
         Ok(m)
     }
 
+    /// A gauge read from `read` at every scrape, for state that already counts itself.
+    pub fn sampled(
+        &self,
+        name: &str,
+        help: &str,
+        read: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Result<(), prometheus::Error> {
+        let gauge = IntGauge::new(name, help)?;
+        self.registry.register(Box::new(Sampled {
+            gauge,
+            read: Box::new(read),
+        }))
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 << 10);
@@ -393,6 +407,24 @@ fn counter_vec(
     labels: &[&str],
 ) -> Result<IntCounterVec, prometheus::Error> {
     reg(r, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+/// A gauge set from its source when collected.
+struct Sampled {
+    gauge: IntGauge,
+    read: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl prometheus::core::Collector for Sampled {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.gauge
+            .set(i64::try_from((self.read)()).unwrap_or(i64::MAX));
+        self.gauge.collect()
+    }
 }
 
 fn gauge_vec(

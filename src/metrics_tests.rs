@@ -108,3 +108,21 @@ fn each_registry_is_separate() {
     a.policy_reload(true);
     assert!(!scrape(&b).contains(r#"sluis_policy_reloads_total{result="ok"}"#));
 }
+
+#[test]
+fn sampled_gauges_read_their_source_at_every_scrape() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let m = Metrics::new().unwrap();
+    let source = Arc::new(AtomicU64::new(7));
+    let read = Arc::clone(&source);
+    m.sampled("sluis_test_bytes", "A test gauge.", move || {
+        read.load(Ordering::Relaxed)
+    })
+    .unwrap();
+    assert!(scrape(&m).contains("sluis_test_bytes 7\n"));
+    source.store(4096, Ordering::Relaxed);
+    assert!(scrape(&m).contains("sluis_test_bytes 4096\n"));
+    // A name registered twice is refused, not silently duplicated.
+    assert!(m.sampled("sluis_test_bytes", "Again.", || 0).is_err());
+}

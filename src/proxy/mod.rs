@@ -144,6 +144,12 @@ impl Proxy {
             b
         };
         let origins = Origins::new();
+        let spool = SpoolConfig {
+            budget: MemoryBudget::new(config.inspect.total_memory),
+            request_memory: config.inspect.request_memory,
+            files: SpillFiles::new(config.inspect.spool_dir.clone(), config.inspect.spool_keep),
+        };
+        sample_spool(&metrics, &spool);
         Arc::new(Self {
             client: client_builder().build(Connector::learning(dialer.clone(), origins.clone())),
             origins,
@@ -154,11 +160,7 @@ impl Proxy {
             shutdown,
             policy,
             minter,
-            spool: SpoolConfig {
-                budget: MemoryBudget::new(config.inspect.total_memory),
-                request_memory: config.inspect.request_memory,
-                files: SpillFiles::new(config.inspect.spool_dir.clone(), config.inspect.spool_keep),
-            },
+            spool,
             audit,
             audit_scope: config.audit.events,
             metrics,
@@ -176,5 +178,28 @@ impl Proxy {
     pub async fn drain(&self, grace: Duration) -> bool {
         self.tasks.close();
         tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
+    }
+}
+
+/// The spool's own counts as gauges. Registering fails only for a name taken, and a gauge is
+/// not worth failing a start for.
+fn sample_spool(metrics: &Metrics, spool: &SpoolConfig) {
+    let budget = Arc::clone(&spool.budget);
+    let files = Arc::clone(&spool.files);
+    let registered = metrics
+        .sampled(
+            "sluis_held_memory_bytes",
+            "Bytes of held request bodies in memory now.",
+            move || budget.used(),
+        )
+        .and_then(|()| {
+            metrics.sampled(
+                "sluis_spill_files_kept_bytes",
+                "Bytes of idle spill files kept for the next large bodies.",
+                move || files.kept(),
+            )
+        });
+    if let Err(e) = registered {
+        tracing::debug!(error = %e, "spool gauges not registered");
     }
 }

@@ -57,6 +57,8 @@ async fn metrics_scrape_passes_promtool_and_counts_requests() {
         r#"sluis_audit_events_written_total{sink="file"}"#,
         "sluis_open_connections",
         "sluis_build_info{",
+        "sluis_held_memory_bytes 0",
+        "sluis_spill_files_kept_bytes 0",
         "process_resident_memory_bytes",
     ];
     // An exchange is counted once its response has gone out, and its audit event is written

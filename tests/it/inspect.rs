@@ -294,6 +294,11 @@ async fn the_next_large_upload_reuses_the_kept_spill_file() {
         // between the uploads; a second file would mean the first was not reused.
         let open = spill_descriptors(&lab, &spool);
         assert_eq!(open.len(), 2, "{open:?}");
+        // The first body's file, about 23 MiB past the memory it could use, in 1 MiB blocks.
+        let metrics = lab.proxy.metrics().await;
+        let kept = metric_value(&metrics, "sluis_spill_files_kept_bytes");
+        assert!(kept >= 23 << 20 && kept.is_multiple_of(1 << 20), "{kept}");
+        assert_eq!(metric_value(&metrics, "sluis_held_memory_bytes"), 0);
     }
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
@@ -321,6 +326,14 @@ fn text_body(size: usize, seed: u64) -> Vec<u8> {
         .iter()
         .map(|b| b"abcdefghij klmnopqrstuvwxyz\n"[(*b as usize) % 28])
         .collect()
+}
+
+/// The value of an unlabelled metric in a scrape.
+fn metric_value(scrape: &str, name: &str) -> u64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{scrape}"))
 }
 
 /// The proxy's open descriptors of files in `dir`.
