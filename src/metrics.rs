@@ -204,20 +204,6 @@ impl Metrics {
         Ok(m)
     }
 
-    /// A gauge read from `read` at every scrape, for state that already counts itself.
-    pub fn sampled(
-        &self,
-        name: &str,
-        help: &str,
-        read: impl Fn() -> u64 + Send + Sync + 'static,
-    ) -> Result<(), prometheus::Error> {
-        let gauge = IntGauge::new(name, help)?;
-        self.registry.register(Box::new(Sampled {
-            gauge,
-            read: Box::new(read),
-        }))
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 << 10);
@@ -327,6 +313,25 @@ impl Metrics {
             .register(Box::new(LeafCacheCollector::new(Box::new(stats))?))
     }
 
+    /// `sluis_held_memory_bytes` and `sluis_spill_files_kept_bytes`, read from the spool at
+    /// every scrape: it counts both already.
+    pub fn watch_spool(
+        &self,
+        held_memory: impl Fn() -> u64 + Send + Sync + 'static,
+        kept_files: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(Sampled::new(
+            "sluis_held_memory_bytes",
+            "Bytes of held request bodies in memory now.",
+            Box::new(held_memory),
+        )?))?;
+        self.registry.register(Box::new(Sampled::new(
+            "sluis_spill_files_kept_bytes",
+            "Bytes of idle spill files kept for the next large bodies.",
+            Box::new(kept_files),
+        )?))
+    }
+
     /// `kind` is a fixed error kind (`connect`, `resolve`, `connect_timeout`, `tls`, ...).
     pub fn upstream_error(&self, kind: &'static str) {
         self.upstream_errors.with_label_values(&[kind]).inc();
@@ -413,6 +418,19 @@ fn counter_vec(
 struct Sampled {
     gauge: IntGauge,
     read: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl Sampled {
+    fn new(
+        name: &str,
+        help: &str,
+        read: Box<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            gauge: IntGauge::new(name, help)?,
+            read,
+        })
+    }
 }
 
 impl prometheus::core::Collector for Sampled {

@@ -110,19 +110,22 @@ fn each_registry_is_separate() {
 }
 
 #[test]
-fn sampled_gauges_read_their_source_at_every_scrape() {
+fn spool_gauges_read_the_spool_at_every_scrape() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let m = Metrics::new().unwrap();
-    let source = Arc::new(AtomicU64::new(7));
-    let read = Arc::clone(&source);
-    m.sampled("sluis_test_bytes", "A test gauge.", move || {
-        read.load(Ordering::Relaxed)
-    })
-    .unwrap();
-    assert!(scrape(&m).contains("sluis_test_bytes 7\n"));
-    source.store(4096, Ordering::Relaxed);
-    assert!(scrape(&m).contains("sluis_test_bytes 4096\n"));
-    // A name registered twice is refused, not silently duplicated.
-    assert!(m.sampled("sluis_test_bytes", "Again.", || 0).is_err());
+    let held = Arc::new(AtomicU64::new(7));
+    let read = Arc::clone(&held);
+    m.watch_spool(move || read.load(Ordering::Relaxed), || 3 << 20)
+        .unwrap();
+    let text = scrape(&m);
+    assert!(text.contains("sluis_held_memory_bytes 7\n"), "{text}");
+    assert!(
+        text.contains("sluis_spill_files_kept_bytes 3145728\n"),
+        "{text}"
+    );
+    held.store(4096, Ordering::Relaxed);
+    assert!(scrape(&m).contains("sluis_held_memory_bytes 4096\n"));
+    // Registered twice, the names are refused rather than exported twice.
+    assert!(m.watch_spool(|| 0, || 0).is_err());
 }

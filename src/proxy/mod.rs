@@ -186,20 +186,7 @@ impl Proxy {
 fn sample_spool(metrics: &Metrics, spool: &SpoolConfig) {
     let budget = Arc::clone(&spool.budget);
     let files = Arc::clone(&spool.files);
-    let registered = metrics
-        .sampled(
-            "sluis_held_memory_bytes",
-            "Bytes of held request bodies in memory now.",
-            move || budget.used(),
-        )
-        .and_then(|()| {
-            metrics.sampled(
-                "sluis_spill_files_kept_bytes",
-                "Bytes of idle spill files kept for the next large bodies.",
-                move || files.kept(),
-            )
-        });
-    if let Err(e) = registered {
+    if let Err(e) = metrics.watch_spool(move || budget.used(), move || files.kept()) {
         tracing::debug!(error = %e, "spool gauges not registered");
     }
 }

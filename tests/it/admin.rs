@@ -331,6 +331,7 @@ fn exported_families() -> std::collections::HashSet<String> {
     m.tls_handshake("ok");
     m.tls_protocol("h2");
     m.watch_leaf_cache(|| (1, 1)).unwrap();
+    m.watch_spool(|| 0, || 0).unwrap();
     m.upstream_error("connect");
     m.policy_reload(true);
     m.policy_info("v");
