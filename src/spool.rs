@@ -563,7 +563,9 @@ impl SpillFiles {
     }
 
     fn take(&self) -> io::Result<SpillFile> {
-        match self.lock().pop() {
+        // Popped first, so that a new file is not created under the lock.
+        let idle = self.lock().pop();
+        match idle {
             Some(file) => Ok(file),
             None => SpillFile::create(&self.dir),
         }
