@@ -330,10 +330,7 @@ fn text_body(size: usize, seed: u64) -> Vec<u8> {
 
 /// The value of an unlabelled metric in a scrape.
 fn metric_value(scrape: &str, name: &str) -> u64 {
-    scrape
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{scrape}"))
+    crate::support::metric(scrape, name).unwrap_or_else(|| panic!("no {name} in\n{scrape}"))
 }
 
 /// The proxy's open descriptors of files in `dir`.

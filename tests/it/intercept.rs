@@ -337,12 +337,8 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAll {
 
 /// `sluis_tls_leaf_cache_lookups_total{result=...}` from a scrape.
 async fn leaf_lookups(proxy: &TestProxy, result: &str) -> u64 {
-    let text = proxy.metrics().await;
-    let key = format!("sluis_tls_leaf_cache_lookups_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&key))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0)
+    let series = format!("sluis_tls_leaf_cache_lookups_total{{result=\"{result}\"}}");
+    crate::support::metric(&proxy.metrics().await, &series).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]

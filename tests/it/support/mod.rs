@@ -54,3 +54,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The value of one series (`name` or `name{labels}`) in a `/metrics` scrape.
+pub fn metric(scrape: &str, series: &str) -> Option<u64> {
+    scrape.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
