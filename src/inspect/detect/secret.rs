@@ -3,7 +3,7 @@
 //! Each rule has a literal anchor; only where an anchor is found is the shape around it checked.
 //! Anchors of four bytes or more are found together by an Aho-Corasick automaton, whose SIMD
 //! prefilter compares four-byte fingerprints in eight buckets while there are at most 32 of
-//! them. The two three-byte anchors have searches of their own: with them in the automaton its
+//! them (and some anchors are searched from their second byte or later, see [`ANCHORS`]). The two three-byte anchors have searches of their own: with them in the automaton its
 //! fingerprints shrink to three bytes in sixteen buckets, which took a fifth longer on base64
 //! text. Evidence shows the anchor, never the secret part.
 
@@ -35,32 +35,39 @@ enum Rule {
     SendGrid,
 }
 
-/// The automaton's anchors, in the order that breaks ties between anchors at one position.
-const ANCHORS: &[(&str, Rule)] = &[
-    ("-----BEGIN ", Rule::Pem),
-    ("AKIA", Rule::Aws),
-    ("ASIA", Rule::Aws),
-    ("ABIA", Rule::Aws),
-    ("ACCA", Rule::Aws),
-    ("AIza", Rule::Google),
-    ("ghp_", Rule::GitHub),
-    ("gho_", Rule::GitHub),
-    ("ghu_", Rule::GitHub),
-    ("ghs_", Rule::GitHub),
-    ("ghr_", Rule::GitHub),
-    ("github_pat_", Rule::GitHubPat),
-    ("glpat-", Rule::GitLab),
-    ("xoxb-", Rule::Slack),
-    ("xoxp-", Rule::Slack),
-    ("xoxa-", Rule::Slack),
-    ("xoxr-", Rule::Slack),
-    ("xoxs-", Rule::Slack),
-    (".slack.com/services/", Rule::SlackHook),
-    ("sk_live_", Rule::Stripe),
-    ("rk_live_", Rule::Stripe),
-    ("T3BlbkFJ", Rule::OpenAi),
-    ("sk-ant-api03-", Rule::Anthropic),
-    ("npm_", Rule::Npm),
+/// The automaton's anchors, in the order that breaks ties between anchors at one position,
+/// each with the number of its first bytes the automaton leaves out.
+///
+/// The prefilter files anchors into buckets by the nibbles of their first four bytes, so an
+/// anchor that begins with four lowercase letters (`gith`, `glpa`, `xoxb`) makes its bucket
+/// match everyday words (`with`) and sends the search into verification every few dozen bytes
+/// of prose. Such anchors are searched from their `_` or `-`, which prose seldom has, and the
+/// rule checks the bytes left out. On English prose that doubled the automaton's speed.
+const ANCHORS: &[(&str, usize, Rule)] = &[
+    ("-----BEGIN ", 0, Rule::Pem),
+    ("AKIA", 0, Rule::Aws),
+    ("ASIA", 0, Rule::Aws),
+    ("ABIA", 0, Rule::Aws),
+    ("ACCA", 0, Rule::Aws),
+    ("AIza", 0, Rule::Google),
+    ("ghp_", 0, Rule::GitHub),
+    ("gho_", 0, Rule::GitHub),
+    ("ghu_", 0, Rule::GitHub),
+    ("ghs_", 0, Rule::GitHub),
+    ("ghr_", 0, Rule::GitHub),
+    ("github_pat_", 6, Rule::GitHubPat),
+    ("glpat-", 2, Rule::GitLab),
+    ("xoxb-", 1, Rule::Slack),
+    ("xoxp-", 1, Rule::Slack),
+    ("xoxa-", 1, Rule::Slack),
+    ("xoxr-", 1, Rule::Slack),
+    ("xoxs-", 1, Rule::Slack),
+    (".slack.com/services/", 0, Rule::SlackHook),
+    ("sk_live_", 0, Rule::Stripe),
+    ("rk_live_", 0, Rule::Stripe),
+    ("T3BlbkFJ", 0, Rule::OpenAi),
+    ("sk-ant-api03-", 0, Rule::Anthropic),
+    ("npm_", 0, Rule::Npm),
 ];
 
 /// Entra ID client secrets carry a digit and `Q~`; the search looks for the `~`, which is rare
@@ -73,7 +80,10 @@ const SENDGRID_ANCHOR: &str = "SG.";
 /// Where an anchor was found and which rule it stands for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Anchor {
+    /// Where the searched part of the anchor starts: the position the scan orders and resumes by.
     pub(crate) at: usize,
+    /// Bytes of `text` before `at`, not yet checked.
+    lead: usize,
     rule: Rule,
     text: &'static str,
 }
@@ -114,7 +124,7 @@ impl Secrets {
     pub(crate) fn new() -> Result<Self, aho_corasick::BuildError> {
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
-            .build(ANCHORS.iter().map(|(a, _)| a))?;
+            .build(ANCHORS.iter().map(|&(a, lead, _)| searched(a, lead)))?;
         let sendgrid = memmem::Finder::new(SENDGRID_ANCHOR.as_bytes()).into_owned();
         Ok(Self { ac, sendgrid })
     }
@@ -135,9 +145,14 @@ impl Secrets {
     pub(crate) fn validate<'h>(&self, hay: &'h [u8], found: Anchor) -> Option<SecretMatch<'h>> {
         let Anchor {
             at,
+            lead,
             rule,
             text: anchor,
         } = found;
+        let at = at.checked_sub(lead)?;
+        if hay.get(at..at + lead)? != anchor.as_bytes().get(..lead)? {
+            return None;
+        }
         let after = at + anchor.len();
         match rule {
             Rule::Pem => pem(hay, after),
@@ -170,7 +185,8 @@ impl Secrets {
 // === impl AnchorSearch ===
 
 impl AnchorSearch<'_> {
-    /// The leftmost anchor starting at or after `from`. `from` must not go back between calls.
+    /// The leftmost anchor whose searched part starts at or after `from`. `from` must not go back
+    /// between calls.
     pub(crate) fn next(&mut self, from: usize) -> Option<Anchor> {
         let stale = |cached: &Option<Option<Anchor>>| match cached {
             None => true,
@@ -198,9 +214,10 @@ impl AnchorSearch<'_> {
         }
         let input = aho_corasick::Input::new(self.hay).span(from..self.until);
         let m = self.secrets.ac.find(input)?;
-        let &(text, rule) = ANCHORS.get(m.pattern().as_usize())?;
+        let &(text, lead, rule) = ANCHORS.get(m.pattern().as_usize())?;
         Some(Anchor {
             at: m.start(),
+            lead,
             rule,
             text,
         })
@@ -213,6 +230,7 @@ impl AnchorSearch<'_> {
             if matches!(self.hay.get(t - 2..t), Some(&[d, b'Q']) if d.is_ascii_digit()) {
                 return Some(Anchor {
                     at: t - 2,
+                    lead: 0,
                     rule: Rule::Azure,
                     text: AZURE_ANCHOR,
                 });
@@ -229,10 +247,16 @@ impl AnchorSearch<'_> {
             .find(self.hay.get(from..self.until)?)?;
         Some(Anchor {
             at: from + k,
+            lead: 0,
             rule: Rule::SendGrid,
             text: SENDGRID_ANCHOR,
         })
     }
+}
+
+/// The part of an anchor the automaton looks for.
+fn searched(anchor: &str, lead: usize) -> &[u8] {
+    anchor.as_bytes().get(lead..).unwrap_or_default()
 }
 
 fn secret<'h>(
@@ -492,6 +516,28 @@ mod tests {
     }
 
     #[test]
+    fn anchors_searched_from_their_middle_need_their_first_bytes() {
+        let t = |s: &str| one(s) == Some(DetectorKind::ApiToken);
+        let pat = "A_1".repeat(27) + "x";
+        assert!(t(&format!("github_pat_{pat}")), "at the very start");
+        assert!(t(&format!("token: github_pat_{pat} ")));
+        assert!(!t(&format!("token: gitlab_pat_{pat} ")));
+        assert!(
+            !t(&format!("_pat_{pat}")),
+            "nothing before the searched part"
+        );
+        assert!(t("(glpat-abcdefghij0123456789)"));
+        assert!(!t("alpat-abcdefghij0123456789"));
+        assert!(!t("pat-abcdefghij0123456789"));
+        assert!(t("xoxp-1234567890-1234567890-abcdefghijkl"));
+        assert!(!t("yoxp-1234567890-1234567890-abcdefghijkl"));
+        assert!(!t("oxp-1234567890-1234567890-abcdefghijkl"));
+        // The evidence still shows the whole anchor.
+        let found = scan("xoxs-1234567890-1234567890-abcdefghijkl");
+        assert_eq!(found[0].1.get(..5), Some("xoxs-"), "{found:?}");
+    }
+
+    #[test]
     fn pem_private_keys_only() {
         let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
         let key = format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n");
@@ -522,7 +568,7 @@ mod tests {
         ];
         ANCHORS
             .iter()
-            .map(|(a, _)| a.as_bytes())
+            .map(|&(a, lead, _)| searched(a, lead))
             .chain(digits)
             .chain([SENDGRID_ANCHOR.as_bytes()])
             .collect()

@@ -178,6 +178,26 @@ fn secrets_and_masks() {
 }
 
 #[test]
+fn anchors_searched_from_their_middle_survive_every_split() {
+    let pat = format!("github_pat_{}", "a1_".repeat(27) + "z");
+    for token in [
+        pat.as_str(),
+        "glpat-abcdefghij0123456789",
+        "xoxb-1234567890-abcdefghijkl",
+    ] {
+        // Pushed at once, and around the seam of two large pushes.
+        for filler in [10, 2000] {
+            let text = format!("{} {token} end", "lorem ".repeat(filler / 6));
+            let at = text.find(token).unwrap();
+            for cut in at.saturating_sub(8)..at + 12 {
+                let (_, d) = scan_split(&detectors(None), text.as_bytes(), &[cut, text.len()]);
+                assert_eq!(count(&d, DetectorKind::ApiToken), 1, "{token} cut at {cut}");
+            }
+        }
+    }
+}
+
+#[test]
 fn fingerprints_only_with_a_key() {
     let text = b"BSN 111222333, bsn 111 222 333, bsn 123456782";
     let (_, d) = scan_split(&detectors(None), text, &[]);
@@ -346,7 +366,7 @@ proptest! {
 
     #[test]
     fn findings_do_not_depend_on_chunking(
-        seed in proptest::collection::vec((0usize..12, 0usize..400), 1..60),
+        seed in proptest::collection::vec((0usize..15, 0usize..400), 1..60),
         sizes in proptest::collection::vec(1usize..2000, 1..8),
     ) {
         let pieces = [
@@ -354,6 +374,9 @@ proptest! {
             "NL91 ABNA 0417 1643 00 ", "4111 1111 1111 1111\n", "AKIAIOSFODNN7EXAMPLE ",
             "123456782 ", "\n", "Geheim", "ghp_abcdefghijklmnopqrstuvwxyz0123456789 ",
             "2025-01-01 12:30 ", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5wD6ugIoTLeCZoAoGCCqGSM49\n",
+            // Anchors searched from their middle: the bytes before may sit in the previous piece.
+            "github_pat_11ABCDEFG0abcdefghijklmn_opqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghi ",
+            "glpat-abcdefghij0123456789 ", "xoxb-1234567890-1234567890-abcdefghijkl\n",
         ];
         let mut text = String::new();
         for (k, filler) in &seed {
