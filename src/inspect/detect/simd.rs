@@ -12,18 +12,29 @@ pub(super) const WINDOW: usize = 64;
 /// Bytes that end a line or a markup-delimited run of text (a marking's segment).
 pub(super) const DELIMITERS: [u8; 3] = [b'\n', b'<', b'>'];
 
-/// Bit `k` of the first mask is set when `w[k]` is an ASCII digit, of the second when it is an
-/// ASCII letter.
+/// Bit `k` is set when `w[k]` is an ASCII digit.
 #[cfg(target_arch = "x86_64")]
 #[allow(
     unsafe_code,
     reason = "calling a target-feature function; the feature is the target's baseline"
 )]
 #[inline]
-pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
+pub(super) fn digits(w: &[u8; WINDOW]) -> u64 {
     // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline), so the target feature
-    // `sse2::classes` asks for is always there.
-    unsafe { sse2::classes(w) }
+    // `sse2::digits` asks for is always there.
+    unsafe { sse2::digits(w) }
+}
+
+/// Bit `k` is set when `w[k]` is an ASCII letter.
+#[cfg(target_arch = "x86_64")]
+#[allow(
+    unsafe_code,
+    reason = "calling a target-feature function; the feature is the target's baseline"
+)]
+#[inline]
+pub(super) fn letters(w: &[u8; WINDOW]) -> u64 {
+    // SAFETY: as for `digits`, SSE2 is the x86-64 baseline.
+    unsafe { sse2::letters(w) }
 }
 
 /// Bit `k` is set when `w[k]` is one of [`DELIMITERS`].
@@ -34,17 +45,20 @@ pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
 )]
 #[inline]
 pub(super) fn delimiters(w: &[u8; WINDOW]) -> u64 {
-    // SAFETY: as for `classes`, SSE2 is the x86-64 baseline.
+    // SAFETY: as for `digits`, SSE2 is the x86-64 baseline.
     unsafe { sse2::delimiters(w) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
-    (
-        mask_of(w, u8::is_ascii_digit),
-        mask_of(w, u8::is_ascii_alphabetic),
-    )
+pub(super) fn digits(w: &[u8; WINDOW]) -> u64 {
+    mask_of(w, u8::is_ascii_digit)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub(super) fn letters(w: &[u8; WINDOW]) -> u64 {
+    mask_of(w, u8::is_ascii_alphabetic)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -96,16 +110,23 @@ mod sse2 {
 
     #[target_feature(enable = "sse2")]
     #[inline]
-    pub(super) fn classes(w: &[u8; WINDOW]) -> (u64, u64) {
-        let mut digits = 0u64;
-        let mut letters = 0u64;
+    pub(super) fn digits(w: &[u8; WINDOW]) -> u64 {
+        let mut mask = 0u64;
         for k in 0..WINDOW / 16 {
-            let v = lane(w, k);
-            let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            digits |= u64::from(in_range(v, b'0', 10)) << (16 * k);
-            letters |= u64::from(in_range(lower, b'a', 26)) << (16 * k);
+            mask |= u64::from(in_range(lane(w, k), b'0', 10)) << (16 * k);
         }
-        (digits, letters)
+        mask
+    }
+
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    pub(super) fn letters(w: &[u8; WINDOW]) -> u64 {
+        let mut mask = 0u64;
+        for k in 0..WINDOW / 16 {
+            let lower = _mm_or_si128(lane(w, k), _mm_set1_epi8(0x20));
+            mask |= u64::from(in_range(lower, b'a', 26)) << (16 * k);
+        }
+        mask
     }
 
     #[target_feature(enable = "sse2")]
@@ -226,7 +247,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_flag_exactly_digits_and_letters() {
+    fn masks_flag_exactly_digits_letters_and_delimiters() {
         let mut w = [0u8; WINDOW];
         for b in 0u8..=255 {
             for (k, x) in w.iter_mut().enumerate() {
@@ -236,9 +257,8 @@ mod tests {
                     b'-'
                 };
             }
-            let (digits, letters) = classes(&w);
-            assert_eq!(digits, mask_of(&w, u8::is_ascii_digit), "{b:#x}");
-            assert_eq!(letters, mask_of(&w, u8::is_ascii_alphabetic), "{b:#x}");
+            assert_eq!(digits(&w), mask_of(&w, u8::is_ascii_digit), "{b:#x}");
+            assert_eq!(letters(&w), mask_of(&w, u8::is_ascii_alphabetic), "{b:#x}");
             assert_eq!(
                 delimiters(&w),
                 mask_of(&w, |x| DELIMITERS.contains(x)),
