@@ -5,6 +5,8 @@
 //!   `memcpy baseline`, `sha256 baseline` (every file is hashed), `detectors` (all detectors on
 //!   the text, no framing or hashing), `engine` (a whole session: sniff, text scanner, hash,
 //!   detectors).
+//! - `upload_prose_16MiB`: the lowercase English prose the e2e bench uploads (`e2e/body.rs`),
+//!   no digits: what the detectors cost on W2's and W4's bodies.
 //! - `random_16MiB`: random bytes, an unknown type: the session settles after its 64 KiB
 //!   entropy window and only hashes the rest.
 //! - Large documents and archives (docx/xlsx/zip, encrypted 7z) get their own groups here once
@@ -35,6 +37,13 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
+
+#[allow(
+    dead_code,
+    reason = "only the text is used here; the rest serves the e2e bench"
+)]
+#[path = "e2e/body.rs"]
+mod body;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluis::inspect::detect::{DetectSink, Detectors, TextScanner};
@@ -230,6 +239,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("base64_one_line_16MiB");
     g.throughput(Throughput::Bytes(SIZE as u64)).sample_size(10);
     g.bench_function("detectors", |b| b.iter(|| run_detectors(&det, &unwrapped)));
+    g.finish();
+
+    let prose = body::Payload::new(SIZE);
+    let mut g = c.benchmark_group("upload_prose_16MiB");
+    g.throughput(Throughput::Bytes(SIZE as u64)).sample_size(10);
+    g.bench_function("detectors", |b| {
+        b.iter(|| run_detectors(&det, prose.text()))
+    });
+    g.bench_function("engine", |b| b.iter(|| run_engine(&engine, prose.text())));
     g.finish();
 
     let mut g = c.benchmark_group("random_16MiB");

@@ -126,6 +126,15 @@ impl Payload {
         }
     }
 
+    /// The text itself, for the inspect bench to scan what this bench uploads.
+    #[allow(
+        dead_code,
+        reason = "used by the inspect bench, which includes this file"
+    )]
+    pub(crate) fn text(&self) -> &[u8] {
+        &self.text
+    }
+
     /// A body of `len` bytes (0 = no body).
     pub(crate) fn body(&self, len: u64) -> UploadBody {
         UploadBody {
