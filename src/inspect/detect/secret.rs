@@ -3,9 +3,10 @@
 //! Each rule has a literal anchor; only where an anchor is found is the shape around it checked.
 //! Anchors of four bytes or more are found together by an Aho-Corasick automaton, whose SIMD
 //! prefilter compares four-byte fingerprints in eight buckets while there are at most 32 of
-//! them (and some anchors are searched from their second byte or later, see [`ANCHORS`]). The two three-byte anchors have searches of their own: with them in the automaton its
-//! fingerprints shrink to three bytes in sixteen buckets, which took a fifth longer on base64
-//! text. Evidence shows the anchor, never the secret part.
+//! them; a few are searched from their second byte or later (see [`ANCHORS`]). The two
+//! three-byte anchors have searches of their own: with them in the automaton its fingerprints
+//! shrink to three bytes in sixteen buckets, which took a fifth longer on base64 text. Evidence
+//! shows the anchor, never the secret part.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::memchr;
