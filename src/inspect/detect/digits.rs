@@ -4,6 +4,8 @@
 //! digits after a two-letter country code that starts a word.
 
 use crate::inspect::detect::simd::{WINDOW, digits, letters};
+#[cfg(target_arch = "x86_64")]
+use crate::inspect::detect::simd::{avx2, has_avx2};
 
 /// Bytes the test at a position looks at before it (an IBAN's country code and the byte before
 /// that) and after it (the rest of a run of three digits).
@@ -21,6 +23,36 @@ const SERVED: u64 = (u64::MAX << BEFORE) & (u64::MAX >> AFTER);
 /// match can start its digits). The bytes this looks at may lie outside `from..to`, inside `hay`.
 #[inline]
 pub(crate) fn find_candidate(hay: &[u8], from: usize, to: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        #[allow(
+            unsafe_code,
+            reason = "calling a function compiled for AVX2, after checking the CPU has it"
+        )]
+        // SAFETY: `has_avx2` asked the CPU, so the instructions the function is compiled with
+        // are there.
+        return unsafe { find_candidate_avx2(hay, from, to) };
+    }
+    search(hay, from, to, digits, letters)
+}
+
+/// [`find_candidate`] with the window masks in AVX2, inlined: the closures inherit this
+/// function's target feature, so `search` and the masks compile into one loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn find_candidate_avx2(hay: &[u8], from: usize, to: usize) -> Option<usize> {
+    search(hay, from, to, |w| avx2::digits(w), |w| avx2::letters(w))
+}
+
+/// The search, with the digit and letter masks of a window passed in.
+#[inline(always)]
+fn search(
+    hay: &[u8],
+    from: usize,
+    to: usize,
+    digits: impl Fn(&[u8; WINDOW]) -> u64,
+    letters: impl Fn(&[u8; WINDOW]) -> u64,
+) -> Option<usize> {
     let to = to.min(hay.len());
     let mut q = from;
     while q < to && q < BEFORE {
@@ -78,6 +110,7 @@ fn is_candidate(hay: &[u8], q: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::detect::random_text;
 
     fn naive(hay: &[u8], from: usize, to: usize) -> Option<usize> {
         (from..to.min(hay.len())).find(|&q| {
@@ -90,6 +123,19 @@ mod tests {
             (d(q) && d(q + 1) && d(q + 2))
                 || (d(q) && d(q + 1) && l(q.checked_sub(1)) && l(q.checked_sub(2)) && free)
         })
+    }
+
+    type Search = fn(&[u8], usize, usize) -> Option<usize>;
+
+    /// The SSE2 search, and the one [`find_candidate`] picks for this CPU (AVX2 where it has
+    /// it).
+    fn searches() -> [(&'static str, Search); 2] {
+        [
+            ("sse2", |hay, from, to| {
+                search(hay, from, to, digits, letters)
+            }),
+            ("dispatched", find_candidate),
+        ]
     }
 
     #[test]
@@ -105,12 +151,14 @@ mod tests {
                     hay[at..at + shape.len()].copy_from_slice(shape);
                     for from in [0, 1, 2, 3, 4, at.saturating_sub(1), at, at + 1, at + 3] {
                         for to in [at, at + 2, at + 4, at + 5, len, len + 3] {
-                            assert_eq!(
-                                find_candidate(&hay, from, to),
-                                naive(&hay, from, to),
-                                "{:?} {from}..{to}",
-                                String::from_utf8_lossy(&hay)
-                            );
+                            for (name, find) in searches() {
+                                assert_eq!(
+                                    find(&hay, from, to),
+                                    naive(&hay, from, to),
+                                    "{name}: {:?} {from}..{to}",
+                                    String::from_utf8_lossy(&hay)
+                                );
+                            }
                         }
                     }
                 }
@@ -120,25 +168,20 @@ mod tests {
 
     #[test]
     fn agrees_with_a_byte_loop_on_dense_text() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/: -.";
-        let hay: Vec<u8> = (0..8192)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                alphabet[(x % alphabet.len() as u64) as usize]
-            })
-            .collect();
-        for start in [0, 1, 5] {
+        let hay = random_text(0x9E37_79B9_7F4A_7C15, alphabet, 8192);
+        for ((name, find), start) in searches()
+            .into_iter()
+            .flat_map(|s| [(s, 0), (s, 1), (s, 5)])
+        {
             let mut from = start;
             let mut found = 0;
-            while let Some(q) = find_candidate(&hay, from, hay.len()) {
-                assert_eq!(Some(q), naive(&hay, from, hay.len()));
+            while let Some(q) = find(&hay, from, hay.len()) {
+                assert_eq!(Some(q), naive(&hay, from, hay.len()), "{name}");
                 found += 1;
                 from = q + 1;
             }
-            assert_eq!(naive(&hay, from, hay.len()), None);
+            assert_eq!(naive(&hay, from, hay.len()), None, "{name}");
             assert!(found > 20, "the text has candidates to find ({found})");
         }
     }

@@ -141,3 +141,17 @@ impl ContentSink for DetectSink<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// `len` bytes drawn from `alphabet` by a xorshift generator: dense test text whose mix of
+/// byte classes the caller picks, the same on every run.
+#[cfg(test)]
+fn random_text(mut seed: u64, alphabet: &[u8], len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            alphabet[(seed % alphabet.len() as u64) as usize]
+        })
+        .collect()
+}
