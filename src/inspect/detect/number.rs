@@ -226,23 +226,27 @@ fn shape_possible(span: &[Group]) -> bool {
 /// three digits, so digits before the first such group do not count: a date (`12-03-2025`) or
 /// an amount has too few left and stops here, as most digit runs do.
 pub(crate) fn quick_extent(hay: &[u8], start: usize) -> (usize, usize) {
+    // A token's bytes are `start..lim`; a group is crossed in a tight loop, since a byte in a
+    // run of digits needs no other test.
+    let lim = (start + MAX_TOKEN + 1).min(hay.len());
+    let bytes = hay.get(..lim).unwrap_or(hay);
     let mut i = start;
-    let (mut total, mut group, mut before_long) = (0usize, 0usize, None);
-    while i - start <= MAX_TOKEN {
-        match hay.get(i) {
-            Some(&b) if is_digit(b) => {
-                total += 1;
-                group += 1;
-                if group == 3 && before_long.is_none() {
-                    before_long = Some(total - 3);
-                }
-            }
-            Some(&b) if is_sep(b) && hay.get(i + 1).is_some_and(|&d| is_digit(d)) => group = 0,
-            _ => break,
+    let (mut total, mut before_long) = (0usize, None);
+    loop {
+        let group_start = i;
+        while bytes.get(i).is_some_and(|&b| is_digit(b)) {
+            i += 1;
         }
-        i += 1;
+        let group = i - group_start;
+        if group >= 3 && before_long.is_none() {
+            before_long = Some(total);
+        }
+        total += group;
+        match bytes.get(i) {
+            Some(&s) if is_sep(s) && hay.get(i + 1).is_some_and(|&d| is_digit(d)) => i += 1,
+            _ => return (i, before_long.map_or(0, |b| total - b)),
+        }
     }
-    (i, before_long.map_or(0, |b| total - b))
 }
 
 /// All separators inside a match are the same character.
@@ -337,6 +341,7 @@ pub(crate) fn bsn_valid(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inspect::detect::random_text;
 
     fn found(text: &str, context: bool) -> Vec<(NumberKind, String)> {
         let hay = text.as_bytes();
@@ -430,5 +435,49 @@ mod tests {
         assert!(found("41111111111111110", false).is_empty());
         assert!(found("4111 1111 1111 1112", false).is_empty());
         assert!(found("4111-1111 1111-1111", false).is_empty());
+    }
+
+    /// The byte loop `quick_extent` was first written as: one byte at a time, a group ended by
+    /// a separator that a digit follows.
+    fn extent_by_bytes(hay: &[u8], start: usize) -> (usize, usize) {
+        let mut i = start;
+        let (mut total, mut group, mut before_long) = (0usize, 0usize, None);
+        while i - start <= MAX_TOKEN {
+            match hay.get(i) {
+                Some(&b) if is_digit(b) => {
+                    total += 1;
+                    group += 1;
+                    if group == 3 && before_long.is_none() {
+                        before_long = Some(total - 3);
+                    }
+                }
+                Some(&b) if is_sep(b) && hay.get(i + 1).is_some_and(|&d| is_digit(d)) => group = 0,
+                _ => break,
+            }
+            i += 1;
+        }
+        (i, before_long.map_or(0, |b| total - b))
+    }
+
+    #[test]
+    fn quick_extent_agrees_with_a_byte_loop() {
+        // Digits, separators and a stopper, dense enough for long tokens, and tokens that run
+        // into the end of the text or past MAX_TOKEN.
+        let alphabet = b"0123456789012345678901234567890123456789 .-x,";
+        for len in [1usize, 2, 3, 10, 64, 65, 66, 67, 200, 4000] {
+            let hay = random_text(0x853C_49E6_748F_EA9B ^ len as u64, alphabet, len);
+            for start in (0..len).filter(|&i| is_digit(hay[i])) {
+                assert_eq!(
+                    quick_extent(&hay, start),
+                    extent_by_bytes(&hay, start),
+                    "{:?} from {start}",
+                    String::from_utf8_lossy(&hay)
+                );
+            }
+        }
+        let long = [b'7'; 100];
+        assert_eq!(quick_extent(&long, 0), (MAX_TOKEN + 1, MAX_TOKEN + 1));
+        assert_eq!(quick_extent(b"12-03-2025", 0), (10, 4));
+        assert_eq!(quick_extent(b"123 456 789.", 0), (11, 9));
     }
 }
