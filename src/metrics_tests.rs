@@ -6,6 +6,19 @@ fn scrape(m: &Metrics) -> String {
 }
 
 #[test]
+fn traffic_series_exist_before_any_traffic() {
+    // A dashboard's rate() over these needs the series from the first scrape on.
+    let text = scrape(&Metrics::new().unwrap());
+    for want in [
+        r#"sluis_transferred_bytes_total{direction="upload"} 0"#,
+        r#"sluis_transferred_bytes_total{direction="download"} 0"#,
+        r#"sluis_connections_total{result="accepted"} 0"#,
+    ] {
+        assert!(text.contains(want), "missing {want}\n{text}");
+    }
+}
+
+#[test]
 fn typed_methods_feed_bounded_labels() {
     let m = Metrics::new().unwrap();
     m.request(
@@ -40,7 +53,9 @@ fn typed_methods_feed_bounded_labels() {
         r#"sluis_requests_total{action="block",category="cloud_storage",method="POST",mode="enforce",rule="cloud-upload"} 1"#,
         r#"sluis_requests_total{action="none",category="none",method="other",mode="none",rule="none"} 1"#,
         r#"sluis_transferred_bytes_total{direction="upload"} 100"#,
+        r#"sluis_transferred_bytes_total{direction="download"} 7"#,
         "sluis_open_connections 1",
+        r#"sluis_connections_total{result="accepted"} 1"#,
         r#"sluis_connections_total{result="not_allowed"} 1"#,
         r#"sluis_tls_handshakes_total{result="ok"} 1"#,
         r#"sluis_tls_client_protocols_total{protocol="http/1.1"} 1"#,
