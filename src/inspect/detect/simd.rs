@@ -163,21 +163,20 @@ mod sse2 {
 pub(super) mod avx2 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set_epi64x, _mm256_set1_epi8,
+        _mm256_or_si256, _mm256_set1_epi8,
     };
 
     use super::{DELIMITERS, WINDOW};
 
-    /// Thirty-two bytes of the window, for one compare.
+    /// Thirty-two bytes of the window, for one compare: a plain unaligned load. (Assembled
+    /// from four 8-byte pieces, the compiler joined them with shuffles where the function was
+    /// not inlined.)
     #[target_feature(enable = "avx2")]
     #[inline]
     fn half(w: &[u8; WINDOW], k: usize) -> __m256i {
-        let quarter = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w.get(32 * k + at..32 * k + at + 8).unwrap_or(&[0; 8]));
-            i64::from_le_bytes(b)
-        };
-        _mm256_set_epi64x(quarter(24), quarter(16), quarter(8), quarter(0))
+        let mut b = [0u8; 32];
+        b.copy_from_slice(w.get(32 * k..32 * k + 32).unwrap_or(&[0; 32]));
+        bytemuck::cast(b)
     }
 
     /// As `sse2::in_range`: `b` is in `lo..lo + n` exactly when `b + (0x80 - lo)` (wrapping)
