@@ -85,20 +85,22 @@ impl Markings {
             return false;
         }
         let core = |b: &u8| b.is_ascii_alphanumeric() || !b.is_ascii();
-        let (Some(first), Some(last)) = (
-            segment.iter().position(core),
-            segment.iter().rposition(core),
-        ) else {
-            return false;
-        };
         let known = |table: &[bool; 256], i: usize| {
             segment.get(i).is_some_and(|&b| {
                 !b.is_ascii() || table.get(usize::from(b.to_ascii_lowercase())) == Some(&true)
             })
         };
-        last - first < self.max_core
-            && known(&self.first_bytes, first)
-            && known(&self.last_bytes, last)
+        // The first letter alone turns most lines away, before the search from the end.
+        let Some(first) = segment.iter().position(core) else {
+            return false;
+        };
+        if !known(&self.first_bytes, first) {
+            return false;
+        }
+        let Some(last) = segment.iter().rposition(core) else {
+            return false;
+        };
+        last - first < self.max_core && known(&self.last_bytes, last)
     }
 
     /// The level of a line or paragraph that is nothing but a marking.
