@@ -242,6 +242,37 @@ mod tests {
     }
 
     #[test]
+    fn the_quick_rejection_passes_every_marking_and_stops_prose() {
+        // may_match is only a filter in front of standalone: it must let every marking line
+        // through, and should stop ordinary lines, by their first or their last letter.
+        let m = table();
+        for line in [
+            "Vertrouwelijk",
+            "  KPN   VERTROUWELIJK \r",
+            "Classificatie: Geheim",
+            "Classification: KPN Internal Use Only",
+            "*** CONFIDENTIAL ***",
+            "[Strikt vertrouwelijk]",
+            "Voor\u{a0}intern gebruik",
+            "Openbaar",
+            "SECRET",
+            "- geheim -",
+        ] {
+            assert!(m.standalone(line.as_bytes()).is_some(), "{line:?}");
+            assert!(m.may_match(line.as_bytes()), "{line:?}");
+        }
+        for line in [
+            "en gegevens is offerte van order",
+            "Wij behandelen uw gegevens vertrouwelijk",
+            "vertrouwelijk voor met de klant en de leverancier, zie het projectplan",
+            "   ",
+            "",
+        ] {
+            assert!(!m.may_match(line.as_bytes()), "{line:?}");
+        }
+    }
+
+    #[test]
     fn anywhere_matches_whole_words() {
         let m = table();
         assert_eq!(
