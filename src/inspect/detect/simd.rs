@@ -92,21 +92,17 @@ pub(super) fn mask_of(bytes: &[u8], test: impl Fn(&u8) -> bool) -> u64 {
 mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set_epi64x, _mm_set1_epi8,
+        _mm_set1_epi8,
     };
 
     use super::{DELIMITERS, WINDOW};
 
-    /// Sixteen bytes of the window, for one compare.
-    #[target_feature(enable = "sse2")]
+    /// Sixteen bytes of the window, for one compare: a plain unaligned load.
     #[inline]
     fn lane(w: &[u8; WINDOW], k: usize) -> __m128i {
-        let half = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w.get(16 * k + at..16 * k + at + 8).unwrap_or(&[0; 8]));
-            i64::from_le_bytes(b)
-        };
-        _mm_set_epi64x(half(8), half(0))
+        let mut b = [0u8; 16];
+        b.copy_from_slice(w.get(16 * k..16 * k + 16).unwrap_or(&[0; 16]));
+        bytemuck::cast(b)
     }
 
     /// Shifts a byte range down to `-128..`, where one signed compare tests it: `b` is in
@@ -168,9 +164,9 @@ pub(super) mod avx2 {
 
     use super::{DELIMITERS, WINDOW};
 
-    /// Thirty-two bytes of the window, for one compare: a plain unaligned load. (Assembled
-    /// from four 8-byte pieces, the compiler joined them with shuffles where the function was
-    /// not inlined.)
+    /// Thirty-two bytes of the window, for one compare: a plain unaligned load, as in
+    /// `sse2::lane`. (Assembled from four 8-byte pieces, the compiler joined them with
+    /// shuffles where the function was not inlined.)
     #[target_feature(enable = "avx2")]
     #[inline]
     fn half(w: &[u8; WINDOW], k: usize) -> __m256i {
