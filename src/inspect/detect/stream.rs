@@ -231,6 +231,23 @@ impl TextScanner {
             let Some(candidate) = find_candidate(hay, i, r.to) else {
                 break;
             };
+            // Unless it is an IBAN's check digits, the candidate starts a run of three digits.
+            // Only digits from a token's first such run count toward a BSN or card, and a token
+            // with enough of them has that run as a candidate, so a candidate with fewer than
+            // eight from it on (an amount) lies in a token with too few. It is passed over
+            // without walking back to where the token starts, which holds no IBAN either: an
+            // IBAN's start would have been an earlier candidate.
+            if !candidate
+                .checked_sub(1)
+                .and_then(|p| hay.get(p))
+                .is_some_and(u8::is_ascii_alphabetic)
+            {
+                let (end, digits) = number::quick_extent(hay, candidate);
+                if digits < 8 {
+                    i = end;
+                    continue;
+                }
+            }
             i = number::token_start(hay, candidate, i);
             if !number::starts_token(hay, i) {
                 i += 1;

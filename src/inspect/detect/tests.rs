@@ -105,6 +105,27 @@ fn iban_digits_are_not_counted_again() {
 }
 
 #[test]
+fn numbers_behind_short_groups_of_their_token() {
+    // The scan passes over a candidate whose token has fewer than eight digits from its first
+    // run of three on; what comes before that run in the token must not change a verdict.
+    let cases = [
+        ("BSN 12 123456782", 1),
+        ("BSN 1 2 3 123456782", 1),
+        ("BSN 12-03-2025 123456782", 1),
+        ("BSN 12-03-2025-123456782", 0),
+        ("BSN 1-2-3-4-5-6-782", 0),
+        ("BSN 12.345 en 123456782", 1),
+        ("BSN 12 345 6782", 0),
+    ];
+    for (text, want) in cases {
+        assert_eq!(count(&scan(text).1, DetectorKind::Bsn), want, "{text}");
+    }
+    let (_, d) = scan("kaart 12 4111 1111 1111 1111 en 07-12 5555555555554444");
+    assert_eq!(count(&d, DetectorKind::PaymentCard), 2);
+    let (_, d) = scan("rekening 12 NL91 ABNA 0417 1643 00 en 1-NL91ABNA0417164300");
+    assert_eq!(count(&d, DetectorKind::Iban), 2);
+}
+#[test]
 fn markings_in_body_text() {
     let (label, _) = scan("Jaarplan 2025\n\nKPN Vertrouwelijk\n\nInleiding ...");
     assert_eq!(
