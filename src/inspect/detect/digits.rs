@@ -1,26 +1,37 @@
 //! Finding where a number may start, fast. Most text has few digits; dense text (base64, hex,
 //! tables) has a digit every few bytes, but the shapes a reportable number must begin with are
-//! rare in it: a run of three digits (one in about 250 positions of base64) or an IBAN's check
-//! digits after a two-letter country code that starts a word.
+//! rare in it: a run of three digits with at least eight digits in the thirteen bytes from its
+//! start (one in many thousand positions of base64; dates and amounts have too few), or an
+//! IBAN's check digits after a two-letter country code that starts a word.
 
 use crate::inspect::detect::simd::{WINDOW, digits, letters};
 #[cfg(target_arch = "x86_64")]
 use crate::inspect::detect::simd::{avx2, has_avx2};
 
-/// Bytes the test at a position looks at before it (an IBAN's country code and the byte before
-/// that) and after it (the rest of a run of three digits).
+/// Bytes a window holds for each position it serves: before it (an IBAN's country code and the
+/// byte before that) and after it (the rest of a run of three). The rest of [`REACH`] is read
+/// from the window where it lies inside, else from the haystack.
 const BEFORE: usize = 3;
 const AFTER: usize = 2;
+/// A token (digit groups joined by single separators) with eight or more digits from a run of
+/// three on has at least eight of them in the thirteen bytes from that run: after its three
+/// digits, ten bytes of the token hold at least five more, since no two separators touch, and
+/// a shorter token lies in those bytes whole. So a run of three with fewer there starts
+/// nothing [`quick_extent`](crate::inspect::detect::number::quick_extent) would let through.
+const REACH: usize = 13;
+const MIN_DIGITS: u32 = 8;
 /// Positions are tested a window at a time; a window serves the positions whose bytes all lie
 /// inside it.
 const STEP: usize = WINDOW - BEFORE - AFTER;
 /// Window bits of the positions it serves: `BEFORE ..= WINDOW - AFTER - 1`.
 const SERVED: u64 = (u64::MAX << BEFORE) & (u64::MAX >> AFTER);
+const REACH_BITS: u64 = (1 << REACH) - 1;
 
 /// The first `q` in `from..to` where a BSN, card number or IBAN may start: three digits start
-/// there (every BSN and card layout begins with a group of three or more), or two digits follow
-/// two letters that follow no letter or digit (an IBAN's check digits, the only place an IBAN
-/// match can start its digits). The bytes this looks at may lie outside `from..to`, inside `hay`.
+/// there and at least eight of the [`REACH`] bytes from `q` are digits (every BSN and card
+/// layout begins with a group of three or more), or two digits follow two letters that follow
+/// no letter or digit (an IBAN's check digits, the only place an IBAN match can start its
+/// digits). The bytes this looks at may lie outside `from..to`, inside `hay`.
 #[inline]
 pub(crate) fn find_candidate(hay: &[u8], from: usize, to: usize) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
@@ -80,7 +91,20 @@ fn search(
         if digit != 0 {
             let pairs = digit & digit >> 1 & SERVED & below_to;
             let letter = letters(window);
-            let triples = pairs & digit >> 2;
+            let mut triples = pairs & digit >> 2;
+            // Runs of three are one every hundred bytes of office text (dates, amounts) but
+            // seldom reach; dropping them here spares the caller a parse of each.
+            while triples != 0 {
+                let p = triples.trailing_zeros() as usize;
+                let reach = match WINDOW - p {
+                    n if n >= REACH => (digit >> p & REACH_BITS).count_ones(),
+                    _ => digits_in_reach(hay, s + p),
+                };
+                if reach >= MIN_DIGITS {
+                    break;
+                }
+                triples &= triples - 1;
+            }
             let ibans = pairs & (!(digit | letter) & letter >> 1 & letter >> 2) << BEFORE;
             let hits = triples | ibans;
             if hits != 0 {
@@ -99,12 +123,18 @@ fn is_candidate(hay: &[u8], q: usize) -> bool {
     let digit = |i| at(i).is_ascii_digit();
     let letter = |i| at(i).is_ascii_alphabetic();
     let pair = digit(Some(q)) && digit(q.checked_add(1));
-    let triple = pair && digit(q.checked_add(2));
+    let triple = pair && digit(q.checked_add(2)) && digits_in_reach(hay, q) >= MIN_DIGITS;
     let iban = pair
         && letter(q.checked_sub(1))
         && letter(q.checked_sub(2))
         && !at(q.checked_sub(3)).is_ascii_alphanumeric();
     triple || iban
+}
+
+/// Digits among the [`REACH`] bytes from `q`.
+fn digits_in_reach(hay: &[u8], q: usize) -> u32 {
+    let bytes = hay.get(q..).unwrap_or(&[]).iter().take(REACH);
+    bytes.fold(0, |n, b| n + u32::from(b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -120,7 +150,8 @@ mod tests {
                     .is_some_and(u8::is_ascii_alphabetic)
             };
             let free = q < 3 || !hay[q - 3].is_ascii_alphanumeric();
-            (d(q) && d(q + 1) && d(q + 2))
+            let reach = (q..q + 13).filter(|&i| d(i)).count();
+            (d(q) && d(q + 1) && d(q + 2) && reach >= 8)
                 || (d(q) && d(q + 1) && l(q.checked_sub(1)) && l(q.checked_sub(2)) && free)
         })
     }
@@ -140,12 +171,23 @@ mod tests {
 
     #[test]
     fn finds_each_shape_where_a_byte_loop_does() {
-        // A run of three digits, an IBAN start, a pair glued to a word (no candidate) and a
-        // pair after one letter, at every offset of haystacks around the window size, and
-        // every sub-range that starts near them.
-        let shapes: [&[u8]; 5] = [b"123", b" NL91", b"xNL91", b"-a12", b"_nl91x"];
+        // Runs of three with eight digits in reach and without, an IBAN start, a pair glued to
+        // a word (no candidate) and a pair after one letter, at every offset of haystacks
+        // around the window size, and every sub-range that starts near them.
+        let shapes: [&[u8]; 10] = [
+            b"123456789",
+            b"123 45 678",
+            b"1234.5.6.7.8",
+            b"12-03-2025",
+            b"1234567",
+            b"123.4.5.6.7",
+            b" NL91",
+            b"xNL91",
+            b"-a12",
+            b"_nl91x",
+        ];
         for shape in shapes {
-            for len in [5usize, 8, 63, 64, 65, 66, 70, 127, 130] {
+            for len in [5usize, 8, 13, 20, 63, 64, 65, 66, 70, 76, 77, 127, 130] {
                 for at in 0..len.saturating_sub(shape.len() - 1) {
                     let mut hay = vec![b'x'; len];
                     hay[at..at + shape.len()].copy_from_slice(shape);
@@ -168,7 +210,9 @@ mod tests {
 
     #[test]
     fn agrees_with_a_byte_loop_on_dense_text() {
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/: -.";
+        // Half digits, so that runs with eight digits in reach are common.
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\
+            0123456789012345678901234567890123456789012345678901+/: -.";
         let hay = random_text(0x9E37_79B9_7F4A_7C15, alphabet, 8192);
         for ((name, find), start) in searches()
             .into_iter()
