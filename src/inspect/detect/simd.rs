@@ -225,23 +225,34 @@ pub(super) fn first_delimiter(bytes: &[u8]) -> Option<usize> {
     memchr3(a, b, c, bytes)
 }
 
-/// The positions of [`DELIMITERS`] in `hay[from..to]`, in order.
-pub(super) fn delimiter_positions(hay: &[u8], from: usize, to: usize) -> Delimiters<'_> {
-    Delimiters::new(hay, from, to, true)
+/// Calls `f` with the position of each of [`DELIMITERS`] in `hay[from..to]`, in order.
+pub(super) fn each_delimiter(hay: &[u8], from: usize, to: usize, f: impl FnMut(usize)) {
+    each_delimiter_with(hay, from, to, true, f);
 }
 
-pub(super) struct Delimiters<'h> {
-    hay: &'h [u8],
-    /// Position of the mask's bit 0.
-    base: usize,
-    /// Delimiters not yet handed out, below `to`.
-    mask: u64,
-    to: usize,
-    /// Windows in a row without a delimiter.
-    quiet: u8,
-    /// The window masks use AVX2: only ever true where the CPU has it.
+/// With `avx2`, the masks use AVX2 if the CPU has it (tests turn it off to check SSE2).
+fn each_delimiter_with(hay: &[u8], from: usize, to: usize, avx2: bool, mut f: impl FnMut(usize)) {
     #[cfg(target_arch = "x86_64")]
-    avx2: bool,
+    if avx2 && has_avx2() {
+        #[allow(
+            unsafe_code,
+            reason = "calling a function compiled for AVX2, after checking the CPU has it"
+        )]
+        // SAFETY: `has_avx2` asked the CPU, so the instructions the function is compiled with
+        // are there.
+        return unsafe { each_delimiter_avx2(hay, from, to, &mut f) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = avx2;
+    walk_delimiters(hay, from, to, delimiters, &mut f);
+}
+
+/// [`each_delimiter`] with the AVX2 mask and `f` inlined into one loop: a line of office text
+/// is about one window, so a call per window and per line cost as much as the mask.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn each_delimiter_avx2(hay: &[u8], from: usize, to: usize, f: &mut impl FnMut(usize)) {
+    walk_delimiters(hay, from, to, |w| avx2::delimiters(w), f);
 }
 
 /// After this many windows without a delimiter the text has no lines to speak of (base64 in
@@ -249,93 +260,42 @@ pub(super) struct Delimiters<'h> {
 /// text with lines, a mask per window costs less than a memchr call per line.
 const QUIET_WINDOWS: u8 = 2;
 
-impl<'h> Delimiters<'h> {
-    /// With `avx2`, the masks use AVX2 if the CPU has it (tests turn it off to check SSE2).
-    fn new(hay: &'h [u8], from: usize, to: usize, avx2: bool) -> Self {
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = avx2;
-        let mut it = Delimiters {
-            hay,
-            base: from,
-            mask: 0,
-            to: to.min(hay.len()),
-            quiet: 0,
-            #[cfg(target_arch = "x86_64")]
-            avx2: avx2 && has_avx2(),
-        };
-        it.load();
-        it
-    }
-
-    fn load(&mut self) {
-        if self.base >= self.to {
-            self.mask = 0;
-            return;
-        }
-        let left = self.to - self.base;
-        let mask = match self
-            .hay
-            .get(self.base..self.base + WINDOW)
+#[inline(always)]
+fn walk_delimiters(
+    hay: &[u8],
+    from: usize,
+    to: usize,
+    mask: impl Fn(&[u8; WINDOW]) -> u64,
+    f: &mut impl FnMut(usize),
+) {
+    let to = to.min(hay.len());
+    let mut base = from;
+    let mut quiet = 0;
+    while base < to {
+        let left = to - base;
+        let mut bits = match hay
+            .get(base..base + WINDOW)
             .and_then(|w| <&[u8; WINDOW]>::try_from(w).ok())
         {
-            Some(window) => self.window_mask(window),
-            None => mask_of(self.hay.get(self.base..self.to).unwrap_or(&[]), |b| {
-                DELIMITERS.contains(b)
-            }),
+            Some(window) if left >= WINDOW => mask(window),
+            Some(window) => mask(window) & ((1 << left) - 1),
+            None => mask_of(hay.get(base..to).unwrap_or(&[]), |b| DELIMITERS.contains(b)),
         };
-        self.mask = if left >= WINDOW {
-            mask
-        } else {
-            mask & ((1 << left) - 1)
-        };
-        self.quiet = if self.mask == 0 {
-            self.quiet.saturating_add(1)
-        } else {
-            0
-        };
-    }
-
-    #[inline]
-    fn window_mask(&self, window: &[u8; WINDOW]) -> u64 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            #[allow(
-                unsafe_code,
-                reason = "calling a function compiled for AVX2, after checking the CPU has it"
-            )]
-            // SAFETY: `avx2` is set only where `has_avx2` said the CPU has it.
-            return unsafe { avx2::delimiters(window) };
-        }
-        delimiters(window)
-    }
-
-    /// Moves `base` to the next delimiter at or after it, or to `to` if there is none.
-    fn skip_quiet(&mut self) {
-        self.base = self
-            .hay
-            .get(self.base..self.to)
-            .and_then(first_delimiter)
-            .map_or(self.to, |k| self.base + k);
-    }
-}
-
-impl Iterator for Delimiters<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        while self.mask == 0 {
-            if self.to - self.base.min(self.to) <= WINDOW {
-                return None;
+        if bits == 0 {
+            base += WINDOW;
+            quiet += 1;
+            if quiet >= QUIET_WINDOWS {
+                let rest = hay.get(base..to).unwrap_or(&[]);
+                base = first_delimiter(rest).map_or(to, |k| base + k);
             }
-            self.base += WINDOW;
-            if self.quiet >= QUIET_WINDOWS {
-                self.skip_quiet();
-            }
-            self.load();
+            continue;
         }
-        let k = self.mask.trailing_zeros() as usize;
-        self.mask &= self.mask - 1;
-        Some(self.base + k)
+        quiet = 0;
+        while bits != 0 {
+            f(base + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+        base += WINDOW;
     }
 }
 
@@ -430,7 +390,8 @@ mod tests {
                             .filter(|&i| DELIMITERS.contains(&hay[i]))
                             .collect();
                         for avx2 in [false, true] {
-                            let got: Vec<usize> = Delimiters::new(&hay, from, to, avx2).collect();
+                            let mut got = Vec::new();
+                            each_delimiter_with(&hay, from, to, avx2, |d| got.push(d));
                             let at = format!("1 in {one_in}, len {len}, {from}..{to}");
                             assert_eq!(got, want, "{at}, AVX2 allowed: {avx2}");
                         }

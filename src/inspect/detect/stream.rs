@@ -15,7 +15,7 @@ use crate::inspect::detect::findings::{Findings, Mask};
 use crate::inspect::detect::iban;
 use crate::inspect::detect::marking::MAX_SEGMENT;
 use crate::inspect::detect::number::{self, NumberKind};
-use crate::inspect::detect::simd::{DELIMITERS, delimiter_positions, first_delimiter};
+use crate::inspect::detect::simd::{DELIMITERS, each_delimiter, first_delimiter};
 use crate::inspect::report::{DetectorKind, LabelSource, Level, LimitHit, LimitKind};
 use crate::inspect::sink::TextOrigin;
 
@@ -338,13 +338,13 @@ impl TextScanner {
             }
         };
         let mut start = first.then_some(r.from);
-        for d in delimiter_positions(hay, r.from, r.to) {
+        each_delimiter(hay, r.from, r.to, |d| {
             if let Some(st) = start {
                 judge(st, Some(d));
             }
             // A segment that starts at `to` belongs to the next region.
             start = (d + 1 < r.to).then_some(d + 1);
-        }
+        });
         if let Some(st) = start {
             judge(st, segment_end_beyond(hay, st, r.to, r.eof));
         }
