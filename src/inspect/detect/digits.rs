@@ -4,6 +4,7 @@
 //! start (one in many thousand positions of base64; dates and amounts have too few), or an
 //! IBAN's check digits after a two-letter country code that starts a word.
 
+use crate::inspect::detect::number::MIN_DIGITS;
 use crate::inspect::detect::simd::{WINDOW, digits, letters};
 #[cfg(target_arch = "x86_64")]
 use crate::inspect::detect::simd::{avx2, has_avx2};
@@ -13,13 +14,14 @@ use crate::inspect::detect::simd::{avx2, has_avx2};
 /// from the window where it lies inside, else from the haystack.
 const BEFORE: usize = 3;
 const AFTER: usize = 2;
-/// A token (digit groups joined by single separators) with eight or more digits from a run of
-/// three on has at least eight of them in the thirteen bytes from that run: after its three
-/// digits, ten bytes of the token hold at least five more, since no two separators touch, and
-/// a shorter token lies in those bytes whole. So a run of three with fewer there starts
-/// nothing [`quick_extent`](crate::inspect::detect::number::quick_extent) would let through.
-const REACH: usize = 13;
-const MIN_DIGITS: u32 = 8;
+/// A token (digit groups joined by single separators) with [`MIN_DIGITS`] or more digits from a
+/// run of three on has that many in the `REACH` bytes from that run: after its three digits,
+/// the next `2 * (MIN_DIGITS - 3)` bytes of the token hold at least `MIN_DIGITS - 3` more,
+/// since no two separators touch, and a shorter token lies in those bytes whole. So a run of
+/// three with fewer there starts nothing
+/// [`quick_extent`](crate::inspect::detect::number::quick_extent) would let through. (Thirteen
+/// bytes for eight digits.)
+const REACH: usize = 3 + 2 * (MIN_DIGITS - 3);
 /// Positions are tested a window at a time; a window serves the positions whose bytes all lie
 /// inside it.
 const STEP: usize = WINDOW - BEFORE - AFTER;
@@ -98,7 +100,7 @@ fn search(
             while triples != 0 {
                 let p = triples.trailing_zeros() as usize;
                 let reach = match WINDOW - p {
-                    n if n >= REACH => (digit >> p & REACH_BITS).count_ones(),
+                    n if n >= REACH => (digit >> p & REACH_BITS).count_ones() as usize,
                     _ => digits_in_reach(hay, s + p),
                 };
                 if reach >= MIN_DIGITS {
@@ -133,9 +135,9 @@ fn is_candidate(hay: &[u8], q: usize) -> bool {
 }
 
 /// Digits among the [`REACH`] bytes from `q`.
-fn digits_in_reach(hay: &[u8], q: usize) -> u32 {
+fn digits_in_reach(hay: &[u8], q: usize) -> usize {
     let bytes = hay.get(q..).unwrap_or(&[]).iter().take(REACH);
-    bytes.fold(0, |n, b| n + u32::from(b.is_ascii_digit()))
+    bytes.fold(0, |n, b| n + usize::from(b.is_ascii_digit()))
 }
 
 #[cfg(test)]

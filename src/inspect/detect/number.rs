@@ -10,6 +10,8 @@ use crate::inspect::detect::card::card_valid;
 
 /// Longest token looked at; anything longer is one long number, not a BSN or card.
 pub(crate) const MAX_TOKEN: usize = 64;
+/// The fewest digits a BSN (an old eight-digit sofinummer) or a card number has.
+pub(crate) const MIN_DIGITS: usize = 8;
 const MAX_GROUPS: usize = 12;
 
 /// A parsed token: where its groups are and how they are separated.
@@ -149,7 +151,7 @@ impl Token {
         mut found: impl FnMut(NumberMatch),
     ) {
         let groups = self.groups.get(..self.n).unwrap_or(&[]);
-        if groups.iter().map(|g| usize::from(g.len)).sum::<usize>() < 8 {
+        if groups.iter().map(|g| usize::from(g.len)).sum::<usize>() < MIN_DIGITS {
             return;
         }
         let mut i = 0;

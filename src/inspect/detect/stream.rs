@@ -234,7 +234,7 @@ impl TextScanner {
             // Unless it is an IBAN's check digits, the candidate starts a run of three digits.
             // Only digits from a token's first such run count toward a BSN or card, and a token
             // with enough of them has that run as a candidate, so a candidate with fewer than
-            // eight from it on (an amount) lies in a token with too few. It is passed over
+            // `MIN_DIGITS` from it on (an amount) lies in a token with too few. It is passed over
             // without walking back to where the token starts, which holds no IBAN either: an
             // IBAN's start would have been an earlier candidate.
             if !candidate
@@ -243,7 +243,7 @@ impl TextScanner {
                 .is_some_and(u8::is_ascii_alphabetic)
             {
                 let (end, digits) = number::quick_extent(hay, candidate);
-                if digits < 8 {
+                if digits < number::MIN_DIGITS {
                     i = end;
                     continue;
                 }
@@ -263,7 +263,7 @@ impl TextScanner {
                 continue;
             }
             let (end, digits) = number::quick_extent(hay, i);
-            if digits < 8 {
+            if digits < number::MIN_DIGITS {
                 i = end;
                 continue;
             }
