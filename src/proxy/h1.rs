@@ -51,7 +51,6 @@ where
     while let Some((read_ahead, idle)) = serve_until_idle(proxy, &conn, io).await {
         io = if read_ahead.is_empty() {
             tracing::debug!("client connection parked");
-            proxy.trimmer.parked();
             match park(proxy, &conn.activity, idle).await {
                 Some(woken) => woken,
                 None => break,

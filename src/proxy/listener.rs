@@ -28,10 +28,6 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
     let shutdown = proxy.shutdown.clone();
     let permits = Arc::new(Semaphore::new(proxy.settings.max_connections));
     let conns = TaskTracker::new();
-    {
-        let proxy = proxy.clone();
-        conns.spawn(async move { proxy.trimmer.run(proxy.shutdown.clone()).await });
-    }
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

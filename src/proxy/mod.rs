@@ -21,7 +21,6 @@ mod respond;
 mod rewind;
 mod service;
 mod target;
-mod trim;
 mod tunnel;
 mod upgrade;
 
@@ -68,8 +67,6 @@ pub struct Proxy {
     audit: AuditSink,
     audit_scope: AuditScope,
     metrics: Arc<Metrics>,
-    /// Hands the memory of parked connections back to the system.
-    trimmer: trim::Trimmer,
 }
 
 /// What the proxy is built from, besides the config.
@@ -164,7 +161,6 @@ impl Proxy {
             audit,
             audit_scope: config.audit.events,
             metrics,
-            trimmer: trim::Trimmer::default(),
         })
     }
 
