@@ -14,9 +14,23 @@ const ALWAYS: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// Hop-by-hop headers of older clients, which `http` has no constants for.
+const LEGACY: [&str; 2] = ["proxy-connection", "keep-alive"];
+
+/// Whether `name` is removed whatever the message's `Connection` header lists.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    ALWAYS.contains(name) || LEGACY.contains(&name.as_str())
+}
+
 /// Removes hop-by-hop headers. With `keep_upgrade`, an `Upgrade` header and the `Connection:
 /// upgrade` token survive, because the upgrade is what the client asked the end server for.
 pub(crate) fn strip(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages have none (a listed name needs a Connection header, which is one of them):
+    // one look at each name settles that, where removing each candidate hashes its name and
+    // probes the map, a twentieth of a small GET's cost in the proxy.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Names listed in Connection first, before Connection itself is removed.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -37,8 +51,9 @@ pub(crate) fn strip(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in ALWAYS {
         headers.remove(name);
     }
-    headers.remove("proxy-connection");
-    headers.remove("keep-alive");
+    for name in LEGACY {
+        headers.remove(name);
+    }
     if let Some(upgrade) = upgrade {
         headers.insert(header::UPGRADE, upgrade);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -108,6 +123,21 @@ mod tests {
         strip(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_removed() {
+        let names = ALWAYS.iter().map(HeaderName::as_str).chain(LEGACY);
+        for name in names {
+            let mut h = map(&[("accept", "*/*"), (name, "x")]);
+            strip(&mut h, false);
+            assert_eq!(h.len(), 1, "{name}: {h:?}");
+            assert!(h.contains_key("accept"), "{name}");
+        }
+        let mut h = map(&[("accept", "*/*"), ("x-keep-alive", "1"), ("host", "a")]);
+        let before = h.clone();
+        strip(&mut h, false);
+        assert_eq!(h, before, "end-to-end headers stay");
     }
 
     #[test]
