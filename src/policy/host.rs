@@ -54,11 +54,16 @@ enum Scope {
     Subdomains,
 }
 
+/// foldhash rather than the standard SipHash: each request looks up every suffix of its host
+/// name, and SipHash cost more than the rest of the policy's decision. The keys come from the
+/// policy alone, so what a client sends cannot crowd the table with colliding names.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// All host lists of a policy, compiled.
 #[derive(Debug, Default)]
 pub(crate) struct HostIndex {
-    names: HashMap<Box<str>, Vec<(SetId, Scope)>>,
-    ips: HashMap<IpAddr, Vec<SetId>>,
+    names: Map<Box<str>, Vec<(SetId, Scope)>>,
+    ips: Map<IpAddr, Vec<SetId>>,
     nets: Vec<(IpNet, SetId)>,
     sets: SetId,
 }
