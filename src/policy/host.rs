@@ -55,8 +55,8 @@ enum Scope {
 }
 
 /// foldhash rather than the standard SipHash: each request looks up every suffix of its host
-/// name, and SipHash cost more than the rest of the policy's decision. The keys come from the
-/// policy alone, so what a client sends cannot crowd the table with colliding names.
+/// name, which with SipHash took half of the policy's decision. The keys come from the policy
+/// alone, so what a client sends cannot crowd the table with colliding names.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// All host lists of a policy, compiled.
