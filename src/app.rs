@@ -102,6 +102,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     readiness.set("policy", true);
     readiness.set("ca", minter.is_some());
     let shutdown = CancellationToken::new();
+    let shards = Arc::new(
+        proxy::Shards::start(config.proxy.worker_count())
+            .map_err(|e| StartError::Setup(format!("cannot start the serving threads: {e}")))?,
+    );
     let proxy = Proxy::new(
         &config,
         Parts {
@@ -111,6 +115,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             audit: audit.clone(),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
+            shards,
         },
     );
     let admin = Admin::new(

@@ -200,7 +200,9 @@ fn run(config_path: Option<PathBuf>) -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Connections are served on threads of their own (`proxy::Shards`); this one accepts them
+    // and runs the admin listener, signals and reloads, which one thread keeps up with.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -19,6 +19,9 @@ pub use resolve::{ResolveOverrides, ResolveTarget};
 /// Exit status of `sluis run` when the configuration or policy is invalid (sysexits EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
 
+/// More serving threads than this is a typo, not a machine.
+const MAX_WORKERS: usize = 1024;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -52,6 +55,8 @@ pub struct ProxyConfig {
     /// Send `X-Forwarded-For` upstream. Off: it tells every website an employee's address.
     pub forwarded_for: bool,
     pub max_connections: usize,
+    /// Threads serving client connections, each with its own upstream pool; 0 = one per core.
+    pub workers: usize,
     #[serde(deserialize_with = "de::size_usize")]
     pub max_header_bytes: usize,
     #[serde(deserialize_with = "de::duration")]
@@ -185,6 +190,12 @@ impl Config {
         if self.proxy.max_connections == 0 {
             return err("proxy.max_connections", "must be at least 1");
         }
+        if self.proxy.workers > MAX_WORKERS {
+            return err(
+                "proxy.workers",
+                &format!("at most {MAX_WORKERS} (0 = one per core)"),
+            );
+        }
         if self.tls.ca_cert.is_some() != self.tls.ca_key.is_some() {
             return err("tls.ca_cert", "ca_cert and ca_key must be given together");
         }
@@ -210,6 +221,18 @@ impl Config {
     }
 }
 
+// === impl ProxyConfig ===
+
+impl ProxyConfig {
+    /// `workers` resolved: one per core the process may use when 0.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
+}
+
 // === defaults ===
 
 impl Default for ProxyConfig {
@@ -220,6 +243,7 @@ impl Default for ProxyConfig {
             via: "sluis".to_owned(),
             forwarded_for: false,
             max_connections: 16_384,
+            workers: 0,
             max_header_bytes: 64 << 10,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -415,5 +439,16 @@ mod tests {
         assert_eq!(err.key.as_deref(), Some("proxy.max_header_bytes"));
         let err = Config::parse(None, "[tls]\nca_cert = \"x.pem\"\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("tls.ca_cert"));
+        let err = Config::parse(None, "[proxy]\nworkers = 5000\n").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("proxy.workers"));
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let c = Config::parse(None, "").unwrap();
+        assert_eq!(c.proxy.worker_count(), cores);
+        let c = Config::parse(None, "[proxy]\nworkers = 3\n").unwrap();
+        assert_eq!(c.proxy.worker_count(), 3);
     }
 }

@@ -27,10 +27,11 @@ pub(crate) async fn forward(
     prepare_request(proxy, conn, target, &mut head, upgrade)?;
     let req = Request::from_parts(head, body);
 
+    let upstream = proxy.upstream();
     let client = if upgrade {
-        &proxy.upgrade_client
+        &upstream.upgrade
     } else {
-        &proxy.client
+        &upstream.client
     };
     let mut res = client
         .request(req)

@@ -215,8 +215,7 @@ fn inner_conn(outer: &Conn, target: Target, activity: &Arc<Activity>) -> Arc<Con
         activity.clone(),
         outer.client,
         Some(target),
-        outer._permit.clone(),
-        outer._open.clone(),
+        outer.slot.clone(),
     ))
 }
 

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::proxy::error::ProxyError;
 use crate::proxy::idle::{Activity, ActivityIo};
 use crate::proxy::observe;
-use crate::proxy::service::Conn;
+use crate::proxy::service::{Conn, Slot};
 use crate::proxy::{Proxy, h1, respond};
 
 /// Accepts connections until the proxy's shutdown fires, then lets open connections finish their
@@ -58,14 +58,30 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
             conns.spawn(refuse(proxy.clone(), stream, ProxyError::Overloaded));
             continue;
         };
-        let conn = Arc::new(Conn::new(
-            Activity::new(),
-            peer,
-            None,
-            Some(Arc::new(permit)),
-            Some(Arc::new(proxy.metrics.connection_opened())),
-        ));
-        conns.spawn(serve_client(proxy.clone(), stream, conn));
+        // The socket moves to the shard's reactor: leave this one's now, join that one's there.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(client = %peer, error = %e, "cannot hand the connection to a shard");
+                continue;
+            }
+        };
+        let (shard, placed) = proxy.shards.place();
+        let slot = Slot {
+            _permit: permit,
+            _open: proxy.metrics.connection_opened(),
+            _placed: placed,
+        };
+        let conn = Arc::new(Conn::new(Activity::new(), peer, None, Some(Arc::new(slot))));
+        let proxy = proxy.clone();
+        shard.spawn(conns.track_future(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => serve_client(proxy, stream, conn).await,
+                Err(e) => {
+                    tracing::warn!(client = %peer, error = %e, "shard cannot take the connection")
+                }
+            }
+        }));
     }
     // Stop accepting at once; the kernel refuses new clients while open ones finish.
     drop(listener);

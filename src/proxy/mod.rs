@@ -20,6 +20,7 @@ mod observe;
 mod respond;
 mod rewind;
 mod service;
+mod shard;
 mod target;
 mod tunnel;
 mod upgrade;
@@ -43,18 +44,20 @@ use crate::tls::{Alpn, LeafMinter};
 
 pub use body::{BoxError, ProxyBody, full as full_body};
 pub use listener::serve;
+pub use shard::Shards;
 
 /// State shared by every connection of the proxy.
 pub struct Proxy {
     settings: Settings,
     dialer: Arc<Dialer>,
-    /// Pooled upstream client; offers h2 and http/1.1 over TLS.
-    client: Client<Connector, ProxyBody>,
-    /// What TLS origins chose between h2 and http/1.1, learned by `client`; intercepted
+    /// Where client connections are served.
+    shards: Arc<Shards>,
+    /// The upstream clients, one set per shard, so that an exchange and its pooled upstream
+    /// connection stay on one thread.
+    upstreams: Box<[Upstream]>,
+    /// What TLS origins chose between h2 and http/1.1, learned by the clients; intercepted
     /// clients are offered the same.
     origins: Arc<Origins<TlsUpstream>>,
-    /// HTTP/1.1-only client for upgrades (WebSocket needs HTTP/1.1 end to end).
-    upgrade_client: Client<Connector, ProxyBody>,
     /// Tunnels and upgraded connections, which outlive the HTTP connection they came from.
     tasks: TaskTracker,
     /// Fires when the proxy stops: connections finish their exchange and close.
@@ -69,6 +72,14 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
 }
 
+/// One shard's pooled upstream clients.
+struct Upstream {
+    /// Offers h2 and http/1.1 over TLS.
+    client: Client<Connector, ProxyBody>,
+    /// HTTP/1.1 only, for upgrades (WebSocket needs HTTP/1.1 end to end).
+    upgrade: Client<Connector, ProxyBody>,
+}
+
 /// What the proxy is built from, besides the config.
 pub struct Parts {
     pub dialer: Arc<Dialer>,
@@ -77,6 +88,7 @@ pub struct Parts {
     pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
+    pub shards: Arc<Shards>,
 }
 
 /// The parts of the config the request path reads.
@@ -115,6 +127,7 @@ impl Proxy {
             audit,
             metrics,
             shutdown,
+            shards,
         } = parts;
         let p = &config.proxy;
         let settings = Settings {
@@ -147,10 +160,17 @@ impl Proxy {
             files: SpillFiles::new(config.inspect.spool_dir.clone(), config.inspect.spool_keep),
         };
         sample_spool(&metrics, &spool);
+        let upstreams = (0..shards.count())
+            .map(|_| Upstream {
+                client: client_builder()
+                    .build(Connector::learning(dialer.clone(), origins.clone())),
+                upgrade: client_builder().build(Connector::new(dialer.clone(), Alpn::H1Only)),
+            })
+            .collect();
         Arc::new(Self {
-            client: client_builder().build(Connector::learning(dialer.clone(), origins.clone())),
+            shards,
+            upstreams,
             origins,
-            upgrade_client: client_builder().build(Connector::new(dialer.clone(), Alpn::H1Only)),
             dialer,
             settings,
             tasks: TaskTracker::new(),
@@ -162,6 +182,12 @@ impl Proxy {
             audit_scope: config.audit.events,
             metrics,
         })
+    }
+
+    /// The upstream clients of the shard this runs on (the first shard's off the shards).
+    fn upstream(&self) -> &Upstream {
+        let index = shard::current().unwrap_or(0);
+        &self.upstreams[index % self.upstreams.len()]
     }
 
     /// A client TLS handshake on an intercepted tunnel ended: `ok`, `failed`, or

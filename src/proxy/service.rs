@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 
 use crate::proxy::body::ProxyBody;
 use crate::proxy::idle::{Activity, InFlight};
+use crate::proxy::shard::Placed;
 use crate::proxy::target::Target;
 use crate::proxy::upgrade::{OnUpgrade, Upgraded};
 use crate::proxy::{Proxy, connect, exchange};
@@ -24,13 +25,19 @@ pub(crate) struct Conn {
     pub(crate) client: SocketAddr,
     /// The CONNECT target, when the requests come out of an intercepted tunnel.
     pub(crate) intercepted: Option<Target>,
-    /// Held for as long as anything serves this client (tunnels included), so the connection
-    /// limit counts every client connection.
-    pub(crate) _permit: Option<Arc<OwnedSemaphorePermit>>,
-    /// Keeps the open-connections gauge up for as long as the permit is held.
-    pub(crate) _open: Option<Arc<crate::metrics::ConnectionGuard>>,
+    /// Held for as long as anything serves this client (tunnels included).
+    pub(crate) slot: Option<Arc<Slot>>,
     /// Who takes the connection over once the answer being sent switches protocols.
     upgrade: Mutex<Option<oneshot::Sender<Upgraded>>>,
+}
+
+/// What a client connection counts in, for as long as anything serves it: the connection
+/// limit, the open-connections gauge and its shard's load.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) _permit: OwnedSemaphorePermit,
+    pub(crate) _open: crate::metrics::ConnectionGuard,
+    pub(crate) _placed: Placed,
 }
 
 /// Serves one request. Never fails: every error becomes a response.
@@ -70,15 +77,13 @@ impl Conn {
         activity: Arc<Activity>,
         client: SocketAddr,
         intercepted: Option<Target>,
-        permit: Option<Arc<OwnedSemaphorePermit>>,
-        open: Option<Arc<crate::metrics::ConnectionGuard>>,
+        slot: Option<Arc<Slot>>,
     ) -> Self {
         Self {
             activity,
             client,
             intercepted,
-            _permit: permit,
-            _open: open,
+            slot,
             upgrade: Mutex::new(None),
         }
     }

@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::support::{Origin, TestProxy, curl, pseudo_random, reqwest_via, sha256_hex};
+use crate::support::{
+    Origin, TestProxy, curl, kept_alive_after_get, pseudo_random, reqwest_via, sha256_hex,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_method_reaches_the_origin() {
@@ -282,4 +284,54 @@ async fn unreachable_upstream_answers_502_and_a_hanging_one_504() {
         "{}",
         res.status()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_open_at_once_are_served_on_different_threads() {
+    let origin = Origin::http().await;
+    let proxy = TestProxy::builder()
+        .set("proxy", "workers", "3")
+        .spawn()
+        .await;
+    let before = serving_threads(proxy.pid());
+    assert_eq!(
+        before.keys().cloned().collect::<Vec<_>>(),
+        ["sluis-shard-0", "sluis-shard-1", "sluis-shard-2"]
+    );
+    // A thread without connections sleeps; serving one wakes it and it sleeps again after.
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(kept_alive_after_get(proxy.addr, origin.addr).await);
+    }
+    let after = serving_threads(proxy.pid());
+    for (name, switches) in &before {
+        assert!(
+            after[name] > *switches,
+            "{name} served nothing: {before:?} -> {after:?}"
+        );
+    }
+    assert_eq!(origin.received().len(), 3);
+}
+
+/// The proxy's serving threads by name, each with its count of voluntary context switches.
+fn serving_threads(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_owned())
+                .unwrap()
+        };
+        let name = field("Name:");
+        let is_shard = name
+            .strip_prefix("sluis-shard-")
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if is_shard {
+            out.insert(name, field("voluntary_ctxt_switches:").parse().unwrap());
+        }
+    }
+    out
 }

@@ -1,0 +1,107 @@
+//! Client connections are served on shards: one single-threaded runtime per core, each with
+//! its own upstream connection pool.
+//!
+//! On a work-stealing runtime an exchange's tasks (the client connection, the pooled upstream
+//! connection, the body on its way) are spread over the workers, and each hand-over between
+//! them is a thread wake-up. A shard keeps a connection and everything it starts on one
+//! thread, so an exchange runs without waking another; and every core still serves, which one
+//! worker alone would not.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+thread_local! {
+    /// The shard this thread drives, `None` off the shards.
+    static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The shard whose thread calls this; `None` on any other thread.
+pub(crate) fn current() -> Option<usize> {
+    CURRENT.get()
+}
+
+/// The running shards. Dropping this stops them; tasks still on them are dropped.
+pub struct Shards {
+    shards: Vec<Shard>,
+    stop: CancellationToken,
+}
+
+struct Shard {
+    handle: Handle,
+    /// Connections being served here, to give the next one to the least busy shard.
+    open: Arc<AtomicUsize>,
+}
+
+/// A connection counted on its shard until this is dropped.
+#[derive(Debug)]
+pub(crate) struct Placed {
+    open: Arc<AtomicUsize>,
+}
+
+// === impl Shards ===
+
+impl Shards {
+    /// Starts `count` shards (at least one), each on a thread of its own.
+    pub fn start(count: usize) -> std::io::Result<Self> {
+        // Built in place, so that a failure stops the shards already started.
+        let mut this = Self {
+            shards: Vec::with_capacity(count.max(1)),
+            stop: CancellationToken::new(),
+        };
+        for index in 0..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name(format!("sluis-blocking-{index}"))
+                .build()?;
+            this.shards.push(Shard {
+                handle: runtime.handle().clone(),
+                open: Arc::new(AtomicUsize::new(0)),
+            });
+            let stop = this.stop.clone();
+            std::thread::Builder::new()
+                .name(format!("sluis-shard-{index}"))
+                .spawn(move || {
+                    CURRENT.set(Some(index));
+                    runtime.block_on(stop.cancelled());
+                })?;
+        }
+        Ok(this)
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard with the fewest open connections, and the count to hold while serving one
+    /// there.
+    pub(crate) fn place(&self) -> (&Handle, Placed) {
+        let shard = self
+            .shards
+            .iter()
+            .min_by_key(|s| s.open.load(Ordering::Relaxed))
+            .unwrap_or_else(|| unreachable!("there is always one shard"));
+        shard.open.fetch_add(1, Ordering::Relaxed);
+        let placed = Placed {
+            open: Arc::clone(&shard.open),
+        };
+        (&shard.handle, placed)
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+// === impl Placed ===
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
