@@ -200,8 +200,8 @@ fn run(config_path: Option<PathBuf>) -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
-    // Connections are served on threads of their own (`proxy::Shards`); this one accepts them
-    // and runs the admin listener, signals and reloads, which one thread keeps up with.
+    // Connections are accepted and served on threads of their own (`proxy::Shards`); this one
+    // runs the admin listener, signals and reloads, which one thread keeps up with.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -19,6 +19,8 @@ pub fn init(config: &LogConfig) {
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            // Which serving thread wrote the line, to match it with a busy thread in `top -H`.
+            .with_thread_names(true)
             .try_init(),
     };
     // A second init (tests, embedding) keeps the first subscriber.

@@ -24,10 +24,63 @@ use crate::proxy::{Proxy, h1, respond};
 /// Accepts connections until the proxy's shutdown fires, then lets open connections finish their
 /// exchanges (no new requests are read) and returns once they are all done. The caller bounds
 /// the wait.
+///
+/// Every shard accepts on the listener itself and serves what it accepts, unless it already
+/// serves clearly more than another shard: then it hands the connection over. Accepting where
+/// the connection is served spares a thread wake-up per connection; the hand-over keeps
+/// long-lived connections spread, which the race between acceptors alone would not. A new
+/// client wakes every idle shard and one of them wins; busy shards only find the listener
+/// ready on their next turn. One socket per shard (`SO_REUSEPORT`) would wake only one, but
+/// would also let a second sluis started by mistake share the port instead of failing to
+/// bind.
 pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
+    let listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot hand the listener to the shards");
+            return;
+        }
+    };
+    let gate = Gate {
+        permits: Arc::new(Semaphore::new(proxy.settings.max_connections)),
+        conns: TaskTracker::new(),
+    };
+    let mut loops = Vec::new();
+    for (index, shard) in proxy.shards.handles().enumerate() {
+        match listener.try_clone() {
+            Ok(l) => loops.push(shard.spawn(accept(l, index, proxy.clone(), gate.clone()))),
+            Err(e) => tracing::error!(shard = index, error = %e, "shard cannot accept"),
+        }
+    }
+    // Only the shards' copies keep the socket open now: once they stop, the kernel refuses
+    // new clients while open ones finish.
+    drop(listener);
+    for accepting in loops {
+        let _ = accepting.await;
+    }
+    gate.conns.close();
+    gate.conns.wait().await;
+}
+
+/// What every shard's accept loop shares: the connection limit, and the connections to wait
+/// for on shutdown.
+#[derive(Clone)]
+struct Gate {
+    permits: Arc<Semaphore>,
+    conns: TaskTracker,
+}
+
+/// One shard's accept loop, until the proxy's shutdown fires.
+async fn accept(listener: std::net::TcpListener, here: usize, proxy: Arc<Proxy>, gate: Gate) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(shard = here, error = %e, "shard cannot accept");
+            return;
+        }
+    };
+    let Gate { permits, conns } = gate;
     let shutdown = proxy.shutdown.clone();
-    let permits = Arc::new(Semaphore::new(proxy.settings.max_connections));
-    let conns = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -58,7 +111,19 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
             conns.spawn(refuse(proxy.clone(), stream, ProxyError::Overloaded));
             continue;
         };
-        // The socket moves to the shard's reactor: leave this one's now, join that one's there.
+        let (elsewhere, placed) = proxy.shards.place(here);
+        let slot = Slot {
+            _permit: permit,
+            _open: proxy.metrics.connection_opened(),
+            _placed: placed,
+        };
+        let conn = Arc::new(Conn::new(Activity::new(), peer, None, Some(Arc::new(slot))));
+        let Some(shard) = elsewhere else {
+            conns.spawn(serve_client(proxy.clone(), stream, conn));
+            continue;
+        };
+        // The socket moves to the other shard's reactor: it leaves this one's here and joins
+        // that one's there.
         let stream = match stream.into_std() {
             Ok(s) => s,
             Err(e) => {
@@ -66,13 +131,6 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
                 continue;
             }
         };
-        let (shard, placed) = proxy.shards.place();
-        let slot = Slot {
-            _permit: permit,
-            _open: proxy.metrics.connection_opened(),
-            _placed: placed,
-        };
-        let conn = Arc::new(Conn::new(Activity::new(), peer, None, Some(Arc::new(slot))));
         let proxy = proxy.clone();
         shard.spawn(conns.track_future(async move {
             match TcpStream::from_std(stream) {
@@ -83,10 +141,6 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
             }
         }));
     }
-    // Stop accepting at once; the kernel refuses new clients while open ones finish.
-    drop(listener);
-    conns.close();
-    conns.wait().await;
 }
 
 async fn serve_client(proxy: Arc<Proxy>, stream: TcpStream, conn: Arc<Conn>) {

@@ -6,6 +6,9 @@
 //! them is a thread wake-up. A shard keeps a connection and everything it starts on one
 //! thread, so an exchange runs without waking another; and every core still serves, which one
 //! worker alone would not.
+//!
+//! Each shard accepts connections itself (see `listener::serve`); the counts here keep them
+//! spread.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -76,19 +79,30 @@ impl Shards {
         self.shards.len()
     }
 
-    /// The shard with the fewest open connections, and the count to hold while serving one
-    /// there.
-    pub(crate) fn place(&self) -> (&Handle, Placed) {
-        let shard = self
+    /// Every shard's runtime, in order.
+    pub(crate) fn handles(&self) -> impl Iterator<Item = &Handle> {
+        self.shards.iter().map(|s| &s.handle)
+    }
+
+    /// Where a connection accepted on shard `here` is served: there (`None`), unless it serves
+    /// more than the least busy shard by over an eighth and one, then on that one. The count
+    /// to hold while serving it comes along.
+    pub(crate) fn place(&self, here: usize) -> (Option<&Handle>, Placed) {
+        let open = |s: &Shard| s.open.load(Ordering::Relaxed);
+        let least = self
             .shards
             .iter()
-            .min_by_key(|s| s.open.load(Ordering::Relaxed))
+            .min_by_key(|s| open(s))
             .unwrap_or_else(|| unreachable!("there is always one shard"));
+        let (shard, elsewhere) = match self.shards.get(here) {
+            Some(s) if open(s) <= open(least) + 1 + open(least) / 8 => (s, None),
+            _ => (least, Some(&least.handle)),
+        };
         shard.open.fetch_add(1, Ordering::Relaxed);
         let placed = Placed {
             open: Arc::clone(&shard.open),
         };
-        (&shard.handle, placed)
+        (elsewhere, placed)
     }
 }
 

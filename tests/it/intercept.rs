@@ -111,7 +111,16 @@ async fn a_client_offering_both_protocols_gets_what_the_origin_speaks() {
             http::Version::HTTP_2,
         ),
     ] {
-        let lab = lab(&["origin.test"], origin_alpn).await;
+        // One serving thread: each has its own upstream pool, and the two rounds' client
+        // connections must meet the same one.
+        let lab = Lab::builder(&["origin.test"])
+            .alpn(origin_alpn)
+            .policy(&repo_path("tests/fixtures/policy/intercept-all"))
+            .tweak(|b| {
+                b.set("proxy", "workers", "1");
+            })
+            .start()
+            .await;
         for round in 0..2 {
             let out = curl(&[
                 "-v",
