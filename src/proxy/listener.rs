@@ -45,16 +45,20 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>) {
         permits: Arc::new(Semaphore::new(proxy.settings.max_connections)),
         conns: TaskTracker::new(),
     };
+    // The last shard takes the listener itself, so that one shard accepts whatever happens to
+    // the copies. Once they all stop, the kernel refuses new clients while open ones finish.
+    let shards: Vec<_> = proxy.shards.handles().collect();
+    let Some((last, others)) = shards.split_last() else {
+        return;
+    };
     let mut loops = Vec::new();
-    for (index, shard) in proxy.shards.handles().enumerate() {
+    for (index, shard) in others.iter().enumerate() {
         match listener.try_clone() {
             Ok(l) => loops.push(shard.spawn(accept(l, index, proxy.clone(), gate.clone()))),
             Err(e) => tracing::error!(shard = index, error = %e, "shard cannot accept"),
         }
     }
-    // Only the shards' copies keep the socket open now: once they stop, the kernel refuses
-    // new clients while open ones finish.
-    drop(listener);
+    loops.push(last.spawn(accept(listener, others.len(), proxy.clone(), gate.clone())));
     for accepting in loops {
         let _ = accepting.await;
     }
