@@ -119,3 +119,47 @@ impl Drop for Placed {
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(shards: &Shards) -> Vec<usize> {
+        shards
+            .shards
+            .iter()
+            .map(|s| s.open.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    #[test]
+    fn a_shard_keeps_what_it_accepts_until_it_is_clearly_the_busier() {
+        let shards = Shards::start(2).unwrap();
+        let mut held = Vec::new();
+        let mut handed = 0;
+        for _ in 0..20 {
+            let (elsewhere, placed) = shards.place(0);
+            handed += usize::from(elsewhere.is_some());
+            held.push(placed);
+        }
+        // Every connection arrived on the first shard. It kept one while it served no more than
+        // one above the other plus an eighth of the other's count, and handed it over beyond.
+        assert_eq!(open(&shards), [11, 9]);
+        assert_eq!(handed, 9);
+        // The second shard, less busy, keeps what it accepts.
+        let (elsewhere, placed) = shards.place(1);
+        assert!(elsewhere.is_none());
+        held.push(placed);
+        assert_eq!(open(&shards), [11, 10]);
+        drop(held);
+        assert_eq!(open(&shards), [0, 0]);
+    }
+
+    #[test]
+    fn at_least_one_shard_runs() {
+        let shards = Shards::start(0).unwrap();
+        assert_eq!(shards.count(), 1);
+        let (elsewhere, _placed) = shards.place(0);
+        assert!(elsewhere.is_none());
+    }
+}
