@@ -102,10 +102,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     readiness.set("policy", true);
     readiness.set("ca", minter.is_some());
     let shutdown = CancellationToken::new();
-    let shards = Arc::new(
-        proxy::Shards::start(config.proxy.worker_count())
-            .map_err(|e| StartError::Setup(format!("cannot start the serving threads: {e}")))?,
-    );
+    let shards = proxy::Shards::start(config.proxy.worker_count())
+        .map_err(|e| StartError::Setup(format!("cannot start the serving threads: {e}")))?;
     let proxy = Proxy::new(
         &config,
         Parts {

@@ -121,7 +121,7 @@ async fn accept(listener: std::net::TcpListener, here: usize, proxy: Arc<Proxy>,
             _open: proxy.metrics.connection_opened(),
             _placed: placed,
         };
-        let conn = Arc::new(Conn::new(Activity::new(), peer, None, Some(Arc::new(slot))));
+        let conn = Arc::new(Conn::new(Activity::new(), peer, None, Arc::new(slot)));
         let Some(shard) = elsewhere else {
             conns.spawn(serve_client(proxy.clone(), stream, conn));
             continue;

@@ -51,7 +51,7 @@ pub struct Proxy {
     settings: Settings,
     dialer: Arc<Dialer>,
     /// Where client connections are served.
-    shards: Arc<Shards>,
+    shards: Shards,
     /// The upstream clients, one set per shard, so that an exchange and its pooled upstream
     /// connection stay on one thread.
     upstreams: Box<[Upstream]>,
@@ -88,7 +88,7 @@ pub struct Parts {
     pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
-    pub shards: Arc<Shards>,
+    pub shards: Shards,
 }
 
 /// The parts of the config the request path reads.

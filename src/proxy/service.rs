@@ -26,7 +26,7 @@ pub(crate) struct Conn {
     /// The CONNECT target, when the requests come out of an intercepted tunnel.
     pub(crate) intercepted: Option<Target>,
     /// Held for as long as anything serves this client (tunnels included).
-    pub(crate) slot: Option<Arc<Slot>>,
+    pub(crate) slot: Arc<Slot>,
     /// Who takes the connection over once the answer being sent switches protocols.
     upgrade: Mutex<Option<oneshot::Sender<Upgraded>>>,
 }
@@ -77,7 +77,7 @@ impl Conn {
         activity: Arc<Activity>,
         client: SocketAddr,
         intercepted: Option<Target>,
-        slot: Option<Arc<Slot>>,
+        slot: Arc<Slot>,
     ) -> Self {
         Self {
             activity,

@@ -220,10 +220,7 @@ async fn events_also_go_to_syslog_and_shutdown_flushes() {
 async fn while_the_audit_log_fails_inspected_uploads_to_external_hosts_wait() {
     let origin = Origin::http().await;
     // A syslog collector that is not there: every write fails.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = crate::support::origin::closed_port();
     let mut b = TestProxy::builder();
     b.shipped_policy().set(
         "audit",

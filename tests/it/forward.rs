@@ -2,8 +2,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
+use crate::support::client::after_get;
 use crate::support::{Origin, TestProxy, curl, pseudo_random, reqwest_via, sha256_hex};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -257,10 +256,7 @@ async fn unreachable_upstream_answers_502_and_a_hanging_one_504() {
         .spawn()
         .await;
     // A port nobody listens on: connection refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = crate::support::origin::closed_port();
     let res = reqwest_via(&proxy.url(), &[])
         .get(format!("http://{closed}/"))
         .send()
@@ -294,21 +290,12 @@ async fn clients_open_at_once_are_spread_over_the_serving_threads() {
         .await;
     // Each request goes to a port nobody listens on, so the thread serving it logs an answer
     // of its own, with the client's address.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = crate::support::origin::closed_port();
     // A thread serves more than one connection beyond the least busy one only past an eighth
     // of its load, so with six open at once none of the three can be left without one.
     let mut clients = Vec::new();
     for _ in 0..6 {
-        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-        let req = format!("GET http://{closed}/ HTTP/1.1\r\nHost: {closed}\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf).await.unwrap();
-        let answer = String::from_utf8_lossy(&buf[..n]);
-        assert!(answer.starts_with("HTTP/1.1 502"), "{answer:?}");
+        let s = after_get(proxy.addr, closed, 502).await;
         clients.push((s.local_addr().unwrap().to_string(), s));
     }
     let answered = || {

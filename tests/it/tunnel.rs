@@ -180,10 +180,7 @@ async fn connect_needs_a_port_and_reports_unreachable_upstreams() {
     let proxy = TestProxy::start().await;
     let (_, head) = connect_via(&proxy, "no-port.test").await;
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = crate::support::origin::closed_port();
     let (_, head) = connect_via(&proxy, &closed.to_string()).await;
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
 }

@@ -75,12 +75,21 @@ pub fn direct() -> reqwest::Client {
 /// A raw client connection to the proxy that has carried one GET for `origin` (answered 200)
 /// and is kept alive: for tests of what the proxy does with connections between requests.
 pub async fn kept_alive_after_get(proxy: SocketAddr, origin: SocketAddr) -> TcpStream {
+    after_get(proxy, origin, 200).await
+}
+
+/// A raw client connection to the proxy that has carried one GET for `target`, answered with
+/// `status` in one read.
+pub async fn after_get(proxy: SocketAddr, target: SocketAddr, status: u16) -> TcpStream {
     let mut s = TcpStream::connect(proxy).await.unwrap();
-    let req = format!("GET http://{origin}/ HTTP/1.1\r\nHost: {origin}\r\n\r\n");
+    let req = format!("GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 4096];
     let n = s.read(&mut buf).await.unwrap();
     let answer = String::from_utf8_lossy(&buf[..n]);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(
+        answer.starts_with(&format!("HTTP/1.1 {status}")),
+        "{answer:?}"
+    );
     s
 }

@@ -229,6 +229,14 @@ pub struct Unaccepting {
     _fillers: Vec<std::net::TcpStream>,
 }
 
+/// An address on loopback where nothing listens: connecting to it is refused.
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 pub fn unaccepting_listener() -> Unaccepting {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
