@@ -102,7 +102,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     readiness.set("policy", true);
     readiness.set("ca", minter.is_some());
     let shutdown = CancellationToken::new();
-    let shards = proxy::Shards::start(config.proxy.worker_count())
+    let shards = proxy::Shards::start(config.proxy.worker_count(), config.proxy.pin_workers)
         .map_err(|e| StartError::Setup(format!("cannot start the serving threads: {e}")))?;
     let proxy = Proxy::new(
         &config,

@@ -57,6 +57,9 @@ pub struct ProxyConfig {
     pub max_connections: usize,
     /// Threads serving client connections, each with its own upstream pool; 0 = one per core.
     pub workers: usize,
+    /// Bind each serving thread to a CPU of its own, when there is one per CPU the process may
+    /// run on.
+    pub pin_workers: bool,
     #[serde(deserialize_with = "de::size_usize")]
     pub max_header_bytes: usize,
     #[serde(deserialize_with = "de::duration")]
@@ -244,6 +247,7 @@ impl Default for ProxyConfig {
             forwarded_for: false,
             max_connections: 16_384,
             workers: 0,
+            pin_workers: true,
             max_header_bytes: 64 << 10,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -448,7 +452,9 @@ mod tests {
         let cores = std::thread::available_parallelism().unwrap().get();
         let c = Config::parse(None, "").unwrap();
         assert_eq!(c.proxy.worker_count(), cores);
-        let c = Config::parse(None, "[proxy]\nworkers = 3\n").unwrap();
+        assert!(c.proxy.pin_workers);
+        let c = Config::parse(None, "[proxy]\nworkers = 3\npin_workers = false\n").unwrap();
         assert_eq!(c.proxy.worker_count(), 3);
+        assert!(!c.proxy.pin_workers);
     }
 }

@@ -9,11 +9,18 @@
 //!
 //! Each shard accepts connections itself (see `listener::serve`); the counts here keep them
 //! spread.
+//!
+//! When there is one shard for each CPU the process may run on, each shard's thread is bound to
+//! its own CPU. Left to the kernel, two shards sometimes shared one CPU for a while, and the
+//! connections of both waited on each other: a tail latency of 3-4 ms instead of 1 ms in a
+//! fifth of W1 runs (benches/README.md, finding 22). Threads a shard starts for blocking work
+//! (spool I/O, the inspection of long uploads) are not bound: they exist to use another core.
 
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
@@ -48,18 +55,28 @@ pub(crate) struct Placed {
 // === impl Shards ===
 
 impl Shards {
-    /// Starts `count` shards (at least one), each on a thread of its own.
-    pub fn start(count: usize) -> std::io::Result<Self> {
+    /// Starts `count` shards (at least one), each on a thread of its own; with `pin`, each
+    /// thread is bound to a CPU of its own where [`cpu_plan`] finds one per shard.
+    pub fn start(count: usize, pin: bool) -> std::io::Result<Self> {
+        let count = count.max(1);
+        let binding = if pin { binding(count) } else { None };
         // Built in place, so that a failure stops the shards already started.
         let mut this = Self {
-            shards: Vec::with_capacity(count.max(1)),
+            shards: Vec::with_capacity(count),
             stop: CancellationToken::new(),
         };
-        for index in 0..count.max(1) {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+        for index in 0..count {
+            let cpu = binding.as_ref().map(|(cpus, _)| cpus[index]);
+            let mut builder = tokio::runtime::Builder::new_current_thread();
+            builder
                 .enable_all()
-                .thread_name(format!("sluis-blocking-{index}"))
-                .build()?;
+                .thread_name(format!("sluis-blocking-{index}"));
+            // A thread inherits its creator's CPU mask, and the blocking pool's threads are
+            // created by the bound shard thread: they get the whole mask back.
+            if let Some((_, all)) = binding {
+                builder.on_thread_start(move || bind(&all));
+            }
+            let runtime = builder.build()?;
             this.shards.push(Shard {
                 handle: runtime.handle().clone(),
                 open: Arc::new(AtomicUsize::new(0)),
@@ -69,6 +86,11 @@ impl Shards {
                 .name(format!("sluis-shard-{index}"))
                 .spawn(move || {
                     CURRENT.set(Some(index));
+                    if let Some(cpu) = cpu {
+                        let mut one = CpuSet::new();
+                        one.set(cpu);
+                        bind(&one);
+                    }
                     runtime.block_on(stop.cancelled());
                 })?;
         }
@@ -112,6 +134,46 @@ impl Drop for Shards {
     }
 }
 
+/// Where `count` shards would be bound (see [`cpu_plan`]), with the whole mask they came from;
+/// says in the log which it is.
+fn binding(count: usize) -> Option<(Vec<usize>, CpuSet)> {
+    let allowed = match sched_getaffinity(None) {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(error = %e, "serving threads not bound to CPUs: affinity unknown");
+            return None;
+        }
+    };
+    let Some(cpus) = cpu_plan(&allowed, count) else {
+        tracing::info!(
+            workers = count,
+            cpus = allowed.count(),
+            "serving threads not bound to CPUs: their number differs from the CPUs available"
+        );
+        return None;
+    };
+    tracing::info!(?cpus, "each serving thread bound to its own CPU");
+    Some((cpus, allowed))
+}
+
+/// The CPU for each of `count` shards: the CPUs in `allowed`, in order, when there are exactly
+/// `count` of them. Otherwise `None`: fewer CPUs than shards would crowd some, and more mean the
+/// process was limited some other way (a CPU quota, an explicit `workers`), where binding would
+/// pick CPUs the operator did not mean.
+fn cpu_plan(allowed: &CpuSet, count: usize) -> Option<Vec<usize>> {
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&c| allowed.is_set(c))
+        .collect();
+    (cpus.len() == count).then_some(cpus)
+}
+
+/// Binds the calling thread to `cpus`. A failure costs only the binding, so it is logged.
+fn bind(cpus: &CpuSet) {
+    if let Err(e) = sched_setaffinity(None, cpus) {
+        tracing::warn!(error = %e, "cannot bind a serving thread to its CPU");
+    }
+}
+
 // === impl Placed ===
 
 impl Drop for Placed {
@@ -134,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_shard_keeps_what_it_accepts_until_it_is_clearly_the_busier() {
-        let shards = Shards::start(2).unwrap();
+        let shards = Shards::start(2, false).unwrap();
         let mut held = Vec::new();
         let mut handed = 0;
         for _ in 0..20 {
@@ -156,8 +218,25 @@ mod tests {
     }
 
     #[test]
+    fn shards_are_bound_only_when_there_is_one_per_allowed_cpu() {
+        let set = |cpus: &[usize]| {
+            let mut set = CpuSet::new();
+            for &c in cpus {
+                set.set(c);
+            }
+            set
+        };
+        assert_eq!(cpu_plan(&set(&[0, 1]), 2), Some(vec![0, 1]));
+        // A cpuset of other CPUs (taskset -c 2,5) is used as it is.
+        assert_eq!(cpu_plan(&set(&[2, 5]), 2), Some(vec![2, 5]));
+        // More shards than CPUs, or fewer (a quota, an explicit count): the kernel decides.
+        assert_eq!(cpu_plan(&set(&[0, 1]), 3), None);
+        assert_eq!(cpu_plan(&set(&[0, 1, 2, 3]), 2), None);
+    }
+
+    #[test]
     fn at_least_one_shard_runs() {
-        let shards = Shards::start(0).unwrap();
+        let shards = Shards::start(0, false).unwrap();
         assert_eq!(shards.count(), 1);
         let (elsewhere, _placed) = shards.place(0);
         assert!(elsewhere.is_none());

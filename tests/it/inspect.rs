@@ -303,6 +303,82 @@ async fn the_next_large_upload_reuses_the_kept_spill_file() {
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn each_serving_thread_runs_on_a_cpu_of_its_own_and_its_helpers_on_any() {
+    // As many workers as CPUs this test may use, whatever the machine: the proxy inherits them.
+    let cpus = cpus_allowed("/proc/thread-self/status");
+    let workers = cpus.len().to_string();
+    let lab = Lab::builder(&["partner.test"])
+        .tweak(move |b| {
+            b.set("proxy", "workers", &workers);
+            b.set("inspect", "request_memory", "\"1MiB\"");
+        })
+        .start()
+        .await;
+    // Long enough to be inspected on a helper thread while it spills to the spool through
+    // others; both are blocking-pool threads started by a bound serving thread.
+    let data = text_body(6 << 20, 5);
+    let (code, body) = put_text(&lab, &data, "https://partner.test/big.txt").await;
+    assert_eq!(code, 200, "{body}");
+
+    let threads = threads_of(lab.proxy.pid());
+    let mut bound: Vec<Vec<usize>> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("sluis-shard-"))
+        .map(|(_, allowed)| allowed.clone())
+        .collect();
+    assert_eq!(bound.len(), cpus.len(), "{threads:?}");
+    bound.sort();
+    let one_each: Vec<Vec<usize>> = cpus.iter().map(|&c| vec![c]).collect();
+    assert_eq!(bound, one_each, "{threads:?}");
+    let helpers: Vec<_> = threads
+        .iter()
+        .filter(|(name, _)| name.starts_with("sluis-blocking"))
+        .collect();
+    assert!(!helpers.is_empty(), "{threads:?}");
+    for (name, allowed) in helpers {
+        assert_eq!(allowed, &cpus, "{name} is bound");
+    }
+
+    // Off, the kernel places the serving threads.
+    let proxy = crate::support::TestProxy::builder()
+        .set("proxy", "workers", &cpus.len().to_string())
+        .set("proxy", "pin_workers", "false")
+        .spawn()
+        .await;
+    for (name, allowed) in threads_of(proxy.pid()) {
+        assert_eq!(allowed, cpus, "{name} is bound");
+    }
+}
+
+/// Each thread of process `pid`: its name and the CPUs it may run on.
+fn threads_of(pid: u32) -> Vec<(String, Vec<usize>)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| {
+            let dir = t.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap();
+            let allowed = cpus_allowed(dir.join("status").to_str().unwrap());
+            (name.trim_end().to_owned(), allowed)
+        })
+        .collect()
+}
+
+/// The CPUs in the `Cpus_allowed_list` line of a `/proc` status file ("0-3,6").
+fn cpus_allowed(status: &str) -> Vec<usize> {
+    let text = std::fs::read_to_string(status).unwrap();
+    let list = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or_else(|| panic!("no Cpus_allowed_list in {status}"));
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        cpus.extend(first.parse::<usize>().unwrap()..=last.parse::<usize>().unwrap());
+    }
+    cpus
+}
+
 /// A lab whose proxy keeps `request_memory` of a held body in memory and spills the rest to
 /// `spool` in its working directory.
 async fn spooling_lab(request_memory: &str) -> (Lab, std::path::PathBuf) {
