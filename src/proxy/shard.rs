@@ -68,9 +68,10 @@ impl Shards {
         for index in 0..count {
             let cpu = binding.as_ref().map(|(cpus, _)| cpus[index]);
             let mut builder = tokio::runtime::Builder::new_current_thread();
+            // Names fit the 15 bytes the kernel keeps, so `top -H` shows the shard's number.
             builder
                 .enable_all()
-                .thread_name(format!("sluis-blocking-{index}"));
+                .thread_name(format!("sluis-helper-{index}"));
             // A thread inherits its creator's CPU mask, and the blocking pool's threads are
             // created by the bound shard thread: they get the whole mask back.
             if let Some((_, all)) = binding {

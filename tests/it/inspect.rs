@@ -333,11 +333,13 @@ async fn each_serving_thread_runs_on_a_cpu_of_its_own_and_its_helpers_on_any() {
     assert_eq!(bound, one_each, "{threads:?}");
     let helpers: Vec<_> = threads
         .iter()
-        .filter(|(name, _)| name.starts_with("sluis-blocking"))
+        .filter(|(name, _)| name.starts_with("sluis-helper-"))
         .collect();
     assert!(!helpers.is_empty(), "{threads:?}");
     for (name, allowed) in helpers {
         assert_eq!(allowed, &cpus, "{name} is bound");
+        // The kernel keeps 15 bytes of a name: the shard's number must be among them.
+        assert!(name.ends_with(|c: char| c.is_ascii_digit()), "{name:?}");
     }
 
     // Off, the kernel places the serving threads.
