@@ -73,9 +73,13 @@ impl Shards {
                 .enable_all()
                 .thread_name(format!("sluis-helper-{index}"));
             // A thread inherits its creator's CPU mask, and the blocking pool's threads are
-            // created by the bound shard thread: they get the whole mask back.
+            // created by the bound shard thread: they get the whole mask back. That fails only
+            // where binding is refused altogether (a seccomp filter), and then the shard's own
+            // binding failed too, was logged, and left nothing to undo.
             if let Some((_, all)) = binding {
-                builder.on_thread_start(move || bind(&all));
+                builder.on_thread_start(move || {
+                    let _ = sched_setaffinity(None, &all);
+                });
             }
             let runtime = builder.build()?;
             this.shards.push(Shard {
@@ -90,7 +94,10 @@ impl Shards {
                     if let Some(cpu) = cpu {
                         let mut one = CpuSet::new();
                         one.set(cpu);
-                        bind(&one);
+                        if let Err(e) = sched_setaffinity(None, &one) {
+                            // Only the binding is lost.
+                            tracing::warn!(error = %e, cpu, "cannot bind a serving thread to its CPU");
+                        }
                     }
                     runtime.block_on(stop.cancelled());
                 })?;
@@ -166,13 +173,6 @@ fn cpu_plan(allowed: &CpuSet, count: usize) -> Option<Vec<usize>> {
         .filter(|&c| allowed.is_set(c))
         .collect();
     (cpus.len() == count).then_some(cpus)
-}
-
-/// Binds the calling thread to `cpus`. A failure costs only the binding, so it is logged.
-fn bind(cpus: &CpuSet) {
-    if let Err(e) = sched_setaffinity(None, cpus) {
-        tracing::warn!(error = %e, "cannot set the CPUs a thread may run on");
-    }
 }
 
 // === impl Placed ===
