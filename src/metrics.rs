@@ -316,16 +316,25 @@ impl Metrics {
         &self,
         stats: impl Fn() -> (u64, u64) + Send + Sync + 'static,
     ) -> Result<(), prometheus::Error> {
-        self.registry
-            .register(Box::new(LeafCacheCollector::new(Box::new(stats))?))
+        self.registry.register(Box::new(Totals::new(
+            "sluis_tls_leaf_cache_lookups_total",
+            "Leaf certificate cache lookups, by result (hit, miss).",
+            ("result", ["hit", "miss"]),
+            Box::new(move || {
+                let (hits, misses) = stats();
+                [hits, misses]
+            }),
+        )?))
     }
 
-    /// `sluis_held_memory_bytes` and `sluis_spill_files_kept_bytes`, read from the spool at
-    /// every scrape: it counts both already.
+    /// `sluis_held_memory_bytes`, `sluis_spill_files_kept_bytes` and
+    /// `sluis_spilled_bytes_total`, read from the spool at every scrape: it counts them
+    /// already.
     pub fn watch_spool(
         &self,
         held_memory: impl Fn() -> u64 + Send + Sync + 'static,
         kept_files: impl Fn() -> u64 + Send + Sync + 'static,
+        spilled: impl Fn() -> [u64; 2] + Send + Sync + 'static,
     ) -> Result<(), prometheus::Error> {
         self.registry.register(Box::new(Sampled::new(
             "sluis_held_memory_bytes",
@@ -336,6 +345,13 @@ impl Metrics {
             "sluis_spill_files_kept_bytes",
             "Bytes of idle spill files kept for the next large bodies.",
             Box::new(kept_files),
+        )?))?;
+        self.registry.register(Box::new(Totals::new(
+            "sluis_spilled_bytes_total",
+            "Bytes of held request bodies written to spill files (as ciphertext), through the \
+             page cache or with direct I/O to the disk.",
+            ("through", ["page_cache", "disk"]),
+            Box::new(spilled),
         )?))
     }
 
@@ -356,37 +372,41 @@ impl Metrics {
     }
 }
 
-/// `sluis_tls_leaf_cache_lookups_total{result="hit"|"miss"}` from the cache's counters.
-struct LeafCacheCollector {
-    stats: Box<dyn Fn() -> (u64, u64) + Send + Sync>,
-    lookups: IntCounterVec,
+/// A counter with one label whose totals another part of the proxy keeps, copied in when
+/// collected, so that the counting side pays nothing for the export.
+struct Totals<const N: usize> {
+    values: [&'static str; N],
+    read: Box<dyn Fn() -> [u64; N] + Send + Sync>,
+    counter: IntCounterVec,
 }
 
-impl LeafCacheCollector {
-    fn new(stats: Box<dyn Fn() -> (u64, u64) + Send + Sync>) -> Result<Self, prometheus::Error> {
-        let lookups = IntCounterVec::new(
-            Opts::new(
-                "sluis_tls_leaf_cache_lookups_total",
-                "Leaf certificate cache lookups, by result (hit, miss).",
-            ),
-            &["result"],
-        )?;
-        Ok(Self { stats, lookups })
+impl<const N: usize> Totals<N> {
+    fn new(
+        name: &str,
+        help: &str,
+        (label, values): (&str, [&'static str; N]),
+        read: Box<dyn Fn() -> [u64; N] + Send + Sync>,
+    ) -> Result<Self, prometheus::Error> {
+        let counter = IntCounterVec::new(Opts::new(name, help), &[label])?;
+        Ok(Self {
+            values,
+            read,
+            counter,
+        })
     }
 }
 
-impl prometheus::core::Collector for LeafCacheCollector {
+impl<const N: usize> prometheus::core::Collector for Totals<N> {
     fn desc(&self) -> Vec<&prometheus::core::Desc> {
-        self.lookups.desc()
+        self.counter.desc()
     }
 
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-        let (hits, misses) = (self.stats)();
-        for (result, total) in [("hit", hits), ("miss", misses)] {
-            let counter = self.lookups.with_label_values(&[result]);
+        for (value, total) in self.values.into_iter().zip((self.read)()) {
+            let counter = self.counter.with_label_values(&[value]);
             counter.inc_by(total.saturating_sub(counter.get()));
         }
-        self.lookups.collect()
+        self.counter.collect()
     }
 }
 

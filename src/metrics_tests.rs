@@ -125,22 +125,38 @@ fn each_registry_is_separate() {
 }
 
 #[test]
-fn spool_gauges_read_the_spool_at_every_scrape() {
+fn spool_metrics_read_the_spool_at_every_scrape() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let m = Metrics::new().unwrap();
     let held = Arc::new(AtomicU64::new(7));
     let read = Arc::clone(&held);
-    m.watch_spool(move || read.load(Ordering::Relaxed), || 3 << 20)
-        .unwrap();
+    let to_disk = Arc::new(AtomicU64::new(5 << 20));
+    let disk = Arc::clone(&to_disk);
+    m.watch_spool(
+        move || read.load(Ordering::Relaxed),
+        || 3 << 20,
+        move || [1 << 20, disk.load(Ordering::Relaxed)],
+    )
+    .unwrap();
     let text = scrape(&m);
-    assert!(text.contains("sluis_held_memory_bytes 7\n"), "{text}");
+    for want in [
+        "sluis_held_memory_bytes 7\n",
+        "sluis_spill_files_kept_bytes 3145728\n",
+        "sluis_spilled_bytes_total{through=\"page_cache\"} 1048576\n",
+        "sluis_spilled_bytes_total{through=\"disk\"} 5242880\n",
+        "# TYPE sluis_spilled_bytes_total counter\n",
+    ] {
+        assert!(text.contains(want), "no {want:?} in\n{text}");
+    }
+    held.store(4096, Ordering::Relaxed);
+    to_disk.store(6 << 20, Ordering::Relaxed);
+    let text = scrape(&m);
+    assert!(text.contains("sluis_held_memory_bytes 4096\n"), "{text}");
     assert!(
-        text.contains("sluis_spill_files_kept_bytes 3145728\n"),
+        text.contains("sluis_spilled_bytes_total{through=\"disk\"} 6291456\n"),
         "{text}"
     );
-    held.store(4096, Ordering::Relaxed);
-    assert!(scrape(&m).contains("sluis_held_memory_bytes 4096\n"));
     // Registered twice, the names are refused rather than exported twice.
-    assert!(m.watch_spool(|| 0, || 0).is_err());
+    assert!(m.watch_spool(|| 0, || 0, || [0, 0]).is_err());
 }

@@ -50,6 +50,17 @@ pub struct SpillFiles {
     keep: u64,
     /// Most recently used last: its pages are the likeliest to be cached still.
     idle: Mutex<Vec<SpillFile>>,
+    /// Bytes written to spill files, by [`Through`].
+    written: [AtomicU64; 2],
+}
+
+/// How a block reached its spill file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Through {
+    /// Over pages the page cache holds, or on a file system without direct I/O.
+    PageCache = 0,
+    /// With direct I/O, to the disk.
+    Disk = 1,
 }
 
 /// One unnamed spill file, opened twice.
@@ -483,10 +494,12 @@ impl Sealer {
         // Zeroes after the tag: a short last block carries no leftovers of an earlier one.
         rest[fill + TAG_LEN..].fill(0);
         let at = self.records * BLOCK as u64;
-        self.file
+        let through = self
+            .file
             .as_mut()
             .ok_or_else(|| io::Error::other("spool file already returned"))?
             .write_block(block.bytes(), at)?;
+        self.home.written[through as usize].fetch_add(BLOCK as u64, Ordering::Relaxed);
         self.records += 1;
         Ok(())
     }
@@ -549,12 +562,19 @@ impl SpillFiles {
             dir,
             keep,
             idle: Mutex::new(Vec::new()),
+            written: [AtomicU64::new(0), AtomicU64::new(0)],
         })
     }
 
     /// Bytes of idle files kept for the next bodies.
     pub fn kept(&self) -> u64 {
         self.lock().iter().map(|f| f.len).sum()
+    }
+
+    /// Bytes written to spill files since the start: through the page cache, and with direct
+    /// I/O to the disk.
+    pub fn written(&self) -> [u64; 2] {
+        self.written.each_ref().map(|n| n.load(Ordering::Relaxed))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpillFile>> {
@@ -604,17 +624,21 @@ impl SpillFile {
         })
     }
 
-    fn write_block(&mut self, block: &[u8], at: u64) -> io::Result<()> {
+    fn write_block(&mut self, block: &[u8], at: u64) -> io::Result<Through> {
         let end = at + block.len() as u64;
-        match &self.direct {
-            Some(direct) if end > self.warm => direct.write_all_at(block, at)?,
+        let through = match &self.direct {
+            Some(direct) if end > self.warm => {
+                direct.write_all_at(block, at)?;
+                Through::Disk
+            }
             _ => {
                 self.cached.write_all_at(block, at)?;
                 self.warm = self.warm.max(end);
+                Through::PageCache
             }
-        }
+        };
         self.len = self.len.max(end);
-        Ok(())
+        Ok(through)
     }
 }
 
@@ -797,6 +821,8 @@ mod tests {
         assert_eq!(read_all(spool_of(&files, &first).await).await, first);
         assert_eq!(idle_files(&files, 1).await, vec![(blocks, blocks)]);
         assert_eq!(files.kept(), blocks);
+        // A new file has no pages in the cache: its blocks went to the disk.
+        assert_eq!(files.written(), [0, blocks]);
 
         // A shorter body in the same file: only its own blocks come back, not the first body's.
         // Its reader stops at the last byte, as an HTTP client sending a body of known length
@@ -812,6 +838,8 @@ mod tests {
         drop(reader);
         assert_eq!(back, second);
         assert_eq!(idle_files(&files, 1).await, vec![(blocks, blocks)]);
+        // The second body's two blocks went over the pages the first one left.
+        assert_eq!(files.written(), [2 * BLOCK as u64, blocks]);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

@@ -203,12 +203,17 @@ impl Proxy {
     }
 }
 
-/// The spool's own counts as gauges. Registering fails only for a name taken, and a gauge is
+/// The spool's own counts as metrics. Registering fails only for a name taken, and a metric is
 /// not worth failing a start for.
 fn sample_spool(metrics: &Metrics, spool: &SpoolConfig) {
     let budget = Arc::clone(&spool.budget);
     let files = Arc::clone(&spool.files);
-    if let Err(e) = metrics.watch_spool(move || budget.used(), move || files.kept()) {
-        tracing::debug!(error = %e, "spool gauges not registered");
+    let spilled = Arc::clone(&spool.files);
+    if let Err(e) = metrics.watch_spool(
+        move || budget.used(),
+        move || files.kept(),
+        move || spilled.written(),
+    ) {
+        tracing::debug!(error = %e, "spool metrics not registered");
     }
 }

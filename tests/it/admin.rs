@@ -59,6 +59,8 @@ async fn metrics_scrape_passes_promtool_and_counts_requests() {
         "sluis_build_info{",
         "sluis_held_memory_bytes 0",
         "sluis_spill_files_kept_bytes 0",
+        r#"sluis_spilled_bytes_total{through="page_cache"} 0"#,
+        r#"sluis_spilled_bytes_total{through="disk"} 0"#,
         "process_resident_memory_bytes",
     ];
     // An exchange is counted once its response has gone out, and its audit event is written
@@ -331,7 +333,7 @@ fn exported_families() -> std::collections::HashSet<String> {
     m.tls_handshake("ok");
     m.tls_protocol("h2");
     m.watch_leaf_cache(|| (1, 1)).unwrap();
-    m.watch_spool(|| 0, || 0).unwrap();
+    m.watch_spool(|| 0, || 0, || [0, 0]).unwrap();
     m.upstream_error("connect");
     m.policy_reload(true);
     m.policy_info("v");

@@ -282,6 +282,7 @@ async fn a_large_held_upload_spills_encrypted_and_memory_stays_bounded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_next_large_upload_reuses_the_kept_spill_file() {
     let (lab, spool) = spooling_lab("1MiB").await;
+    let mut spilled = Vec::new();
     for (seed, size) in [(3, 24 << 20), (4, 8 << 20)] {
         let data = text_body(size, seed);
         let (code, body) = put_text(&lab, &data, "https://partner.test/big.txt").await;
@@ -299,7 +300,25 @@ async fn the_next_large_upload_reuses_the_kept_spill_file() {
         let kept = metric_value(&metrics, "sluis_spill_files_kept_bytes");
         assert!(kept >= 23 << 20 && kept.is_multiple_of(1 << 20), "{kept}");
         assert_eq!(metric_value(&metrics, "sluis_held_memory_bytes"), 0);
+        let [cached, disk] = ["page_cache", "disk"].map(|through| {
+            let series = format!("sluis_spilled_bytes_total{{through=\"{through}\"}}");
+            metric_value(&metrics, &series)
+        });
+        spilled.push((kept, cached, disk));
     }
+    // The first body made the file: the kept file is its blocks, all of which went to the
+    // disk with direct I/O (or through the page cache, on a file system without it).
+    let (first_kept, first_cached, first_disk) = spilled[0];
+    assert_eq!(first_cached + first_disk, first_kept, "{spilled:?}");
+    // The second body, a third of the first, went over the pages the first one left in the
+    // cache, and nothing of it to the disk.
+    let (_, cached, disk) = spilled[1];
+    let second = cached - first_cached;
+    assert_eq!(disk, first_disk, "{spilled:?}");
+    assert!(
+        (7 << 20..=8 << 20).contains(&second) && second.is_multiple_of(1 << 20),
+        "{spilled:?}"
+    );
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
