@@ -18,7 +18,7 @@ use crate::workload::Workload;
                   E2E_DURATION=10, E2E_WORKLOADS=\"W1 W3\", E2E_INTERCEPT=on, ...)."
 )]
 struct Args {
-    /// Workloads to run: W1 W2 W3 W4 W4b W4c W5 W5t IDLE IDLEt IDLEh2 (default: all).
+    /// Workloads to run: W1 W2 W3 W4 W4h2 W4b W4c W5 W5t IDLE IDLEt IDLEh2 (default: all).
     workloads: Vec<String>,
     /// The peers harness's settings: 15 s per workload, 1 GiB uploads.
     #[arg(long)]
@@ -32,7 +32,7 @@ struct Args {
     /// Repetitions; the sides alternate and the table shows medians (default 1; full 3).
     #[arg(long)]
     reps: Option<usize>,
-    /// Client connections for W1-W4c (default 32).
+    /// Client connections for W1-W4c and W4h2 (default 32).
     #[arg(long)]
     conns: Option<usize>,
     /// Size of the W5/W5t upload, e.g. 268435456, 256MiB, 1GiB (default 256MiB; full 1GiB).
@@ -45,7 +45,7 @@ struct Args {
     /// full 15, longer than sluis's header_read_timeout).
     #[arg(long)]
     idle_hold: Option<f64>,
-    /// W4, W4b, W4c, W5t, IDLEt, IDLEh2: run them if a probe shows sluis intercepts (auto), always (on:
+    /// W4, W4h2, W4b, W4c, W5t, IDLEt, IDLEh2: run them if a probe shows sluis intercepts (auto), always (on:
     /// failures count), or never (off).
     #[arg(long, value_enum)]
     intercept: Option<Intercept>,

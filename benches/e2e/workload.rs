@@ -22,6 +22,8 @@ pub(crate) enum Workload {
     W2,
     W3,
     W4,
+    /// W4 with the client speaking HTTP/2 to the proxy, as browsers upload to most sites.
+    W4h2,
     W4b,
     W4c,
     W5,
@@ -74,11 +76,12 @@ pub(crate) struct Network {
 // === impl Workload ===
 
 impl Workload {
-    pub(crate) const ALL: [Workload; 11] = [
+    pub(crate) const ALL: [Workload; 12] = [
         Self::W1,
         Self::W2,
         Self::W3,
         Self::W4,
+        Self::W4h2,
         Self::W4b,
         Self::W4c,
         Self::W5,
@@ -94,6 +97,7 @@ impl Workload {
             Self::W2 => "W2",
             Self::W3 => "W3",
             Self::W4 => "W4",
+            Self::W4h2 => "W4h2",
             Self::W4b => "W4b",
             Self::W4c => "W4c",
             Self::W5 => "W5",
@@ -116,6 +120,7 @@ impl Workload {
             Self::W2 => "POST 1 MiB, plain HTTP, keep-alive",
             Self::W3 => "POST 1 MiB, HTTPS through a CONNECT tunnel",
             Self::W4 => "POST 1 MiB, HTTPS intercepted, keep-alive",
+            Self::W4h2 => "POST 1 MiB, HTTPS intercepted, HTTP/2 to the proxy (direct: as W4)",
             Self::W4b => "POST 1 MiB, HTTPS intercepted, new connection per request",
             Self::W4c => "POST 1 KiB, HTTPS intercepted, new connection per request",
             Self::W5 => "one large PUT, plain HTTP",
@@ -130,7 +135,13 @@ impl Workload {
     pub(crate) fn intercepted(self) -> bool {
         matches!(
             self,
-            Self::W4 | Self::W4b | Self::W4c | Self::W5t | Self::IdleTls | Self::IdleH2
+            Self::W4
+                | Self::W4h2
+                | Self::W4b
+                | Self::W4c
+                | Self::W5t
+                | Self::IdleTls
+                | Self::IdleH2
         )
     }
 
@@ -176,7 +187,7 @@ impl Workload {
                 new_conn: false,
                 single: false,
             },
-            Self::W2 | Self::W3 | Self::W4 => post(MIB, false),
+            Self::W2 | Self::W3 | Self::W4 | Self::W4h2 => post(MIB, false),
             Self::W4b => post(MIB, true),
             Self::W4c => post(1024, true),
             Self::W5 | Self::W5t => Shape {
@@ -211,7 +222,10 @@ impl Workload {
                 };
                 Endpoint::new(proxy, net.origin_https, UPLOAD_HOST, Some(trust))
             }
-            Self::IdleH2 => {
+            // The origin speaks HTTP/1.1 only, so direct W4h2 is W4: the figure to compare is
+            // what HTTP/2 between client and proxy costs against HTTP/1.1 there.
+            Self::W4h2 if via == Via::Direct => Self::W4.endpoint(via, net),
+            Self::IdleH2 | Self::W4h2 => {
                 // h2 alone: the proxy serves HTTP/2 to a client that offers nothing else, even
                 // for this HTTP/1.1 origin.
                 let mut tls = rustls::ClientConfig::clone(&net.proxy_trust);
