@@ -55,7 +55,7 @@ pub struct SpillFiles {
 }
 
 /// How a block reached its spill file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Through {
     /// Over pages the page cache holds, or on a file system without direct I/O.
     PageCache = 0,

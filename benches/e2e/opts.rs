@@ -45,8 +45,8 @@ struct Args {
     /// full 15, longer than sluis's header_read_timeout).
     #[arg(long)]
     idle_hold: Option<f64>,
-    /// W4, W4h2, W4b, W4c, W5t, IDLEt, IDLEh2: run them if a probe shows sluis intercepts (auto), always (on:
-    /// failures count), or never (off).
+    /// W4, W4h2, W4b, W4c, W5t, IDLEt, IDLEh2: run them if a probe shows sluis intercepts
+    /// (auto), always (on: failures count), or never (off).
     #[arg(long, value_enum)]
     intercept: Option<Intercept>,
     /// TOML file merged over the generated sluis config (its values win); none by default.
