@@ -12,8 +12,8 @@
 //!
 //! When there is one shard for each CPU the process may run on, each shard's thread is bound to
 //! its own CPU. Left to the kernel, two shards sometimes shared one CPU for a while, and the
-//! connections of both waited on each other: a W1 p99 of 2-4 ms instead of about 1 ms in one run
-//! of six (benches/README.md, finding 22). Threads a shard starts for blocking work
+//! connections of both waited on each other: a W1 p99 of 2-4 ms instead of about 1 ms in 9 of
+//! 58 rounds (benches/README.md, finding 22). Threads a shard starts for blocking work
 //! (spool I/O, the inspection of long uploads) are not bound: they exist to use another core.
 
 use std::cell::Cell;
