@@ -31,6 +31,7 @@ pub enum Direction {
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    websocket_messages: IntCounterVec,
     // Series every request or connection touches are looked up once here, not by label on
     // each use (a lock and a SipHash of the label values).
     uploaded: IntCounter,
@@ -102,6 +103,12 @@ impl Metrics {
                 "sluis_requests_total",
                 "Requests decided, by policy action, mode, rule, destination category and method.",
                 &["action", "mode", "rule", "category", "method"],
+            )?,
+            websocket_messages: counter_vec(
+                r,
+                "sluis_websocket_messages_total",
+                "WebSocket messages and control frames clients sent that were inspected, by policy action, mode and rule.",
+                &["action", "mode", "rule"],
             )?,
             uploaded: bytes.with_label_values(&["upload"]),
             downloaded: bytes.with_label_values(&["download"]),
@@ -244,6 +251,13 @@ impl Metrics {
         };
         self.requests
             .with_label_values(&[action, mode, rule.unwrap_or("none"), category, method])
+            .inc();
+    }
+
+    /// One inspected WebSocket message (or control frame) and what the policy made of it.
+    pub fn websocket_message(&self, action: &str, mode: &str, rule: Option<&str>) {
+        self.websocket_messages
+            .with_label_values(&[action, mode, rule.unwrap_or("none")])
             .inc();
     }
 

@@ -69,6 +69,8 @@ pub enum EventAction {
     Connect,
     /// A WebSocket (or other) upgrade, from switch to close.
     Upgrade,
+    /// One message a client sent over a WebSocket, inspected.
+    Message,
     /// A client refused by the allow-list.
     AclDenied,
 }
@@ -258,7 +260,9 @@ impl AuditEvent {
     /// An event for `action` by `client`, started at `started`, with a given incident id.
     pub fn new(id: String, action: EventAction, client: SocketAddr, started: SystemTime) -> Self {
         let (category, type_) = match action {
-            EventAction::Exchange | EventAction::Upgrade => ("web", "access"),
+            EventAction::Exchange | EventAction::Upgrade | EventAction::Message => {
+                ("web", "access")
+            }
             EventAction::Connect => ("network", "connection"),
             EventAction::AclDenied => ("network", "denied"),
         };
@@ -325,6 +329,7 @@ impl EventAction {
             EventAction::Exchange => "exchange",
             EventAction::Connect => "connect",
             EventAction::Upgrade => "upgrade",
+            EventAction::Message => "message",
             EventAction::AclDenied => "acl_denied",
         }
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use http::header;
 use http::request::Parts;
-use http::{Request, Response};
+use http::{Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
@@ -20,11 +20,13 @@ use crate::policy::{Decision, InspectFailure, Policy, RequestCheck, RequestFacts
 use crate::proxy::blockpage::{self, BlockInfo};
 use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
+use crate::proxy::forward::Switch;
 use crate::proxy::hold::{self, Counted, Held, HoldError, Tee};
 use crate::proxy::observe::{ExchangeLog, Late, Logged};
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
-use crate::proxy::{Proxy, forward, respond};
+use crate::proxy::websocket::{self, Relay};
+use crate::proxy::{Proxy, forward, hop, respond};
 use crate::spool::Spool;
 
 /// Serves one non-CONNECT request. Never fails: errors become responses.
@@ -66,16 +68,16 @@ enum Outcome {
 
 /// The request head as the policy sees it, owned so it can outlive the request.
 #[derive(Clone)]
-struct Facts {
-    client: IpAddr,
-    method: String,
-    target: Target,
-    path: String,
-    has_body: bool,
+pub(crate) struct Facts {
+    pub(crate) client: IpAddr,
+    pub(crate) method: String,
+    pub(crate) target: Target,
+    pub(crate) path: String,
+    pub(crate) has_body: bool,
 }
 
 impl Facts {
-    fn view(&self) -> RequestFacts<'_> {
+    pub(crate) fn view(&self) -> RequestFacts<'_> {
         RequestFacts {
             client: self.client,
             user: None,
@@ -119,9 +121,20 @@ async fn decide(
                     &policy, &decision, log, &facts, &req, None,
                 )));
             }
+            let mut req = req;
+            let switch = match upgrade_switch(proxy, conn, &policy, &facts, &mut req, &decision) {
+                Ok(switch) => switch,
+                Err(Refused::Decision(decision)) => {
+                    log.decision(&decision);
+                    return Ok(Outcome::Answered(block(
+                        &policy, &decision, log, &facts, &req, None,
+                    )));
+                }
+                Err(Refused::Error(e)) => return Err(e),
+            };
             let upload = Arc::new(AtomicU64::new(0));
             let req = req.map(|b| Counted::new(b, upload.clone()).boxed_unsync());
-            let res = forward::forward(proxy, conn, &facts.target, req).await?;
+            let res = forward::forward(proxy, conn, &facts.target, req, switch).await?;
             Ok(Outcome::Forwarded {
                 res,
                 upload,
@@ -141,6 +154,43 @@ async fn decide(
             }
         }
     }
+}
+
+/// Why a switch of protocols is refused.
+enum Refused {
+    /// The policy's answer: what is sent after the switch could not be inspected.
+    Decision(Decision),
+    Error(ProxyError),
+}
+
+/// For a request that asks to switch protocols (a WebSocket), how the switched connection will
+/// be relayed and logged. `decision` is the one for the request itself.
+fn upgrade_switch(
+    proxy: &Arc<Proxy>,
+    conn: &Conn,
+    policy: &Arc<Policy>,
+    facts: &Facts,
+    req: &mut Request<Incoming>,
+    decision: &Decision,
+) -> Result<Option<Switch>, Refused> {
+    if req.version() != Version::HTTP_11 || !hop::wants_upgrade(req.headers()) {
+        return Ok(None);
+    }
+    let relay =
+        websocket::plan(policy, facts, req.headers(), conn.client).map_err(Refused::Decision)?;
+    if let Relay::Inspect(_) = relay {
+        if !decision.destination.internal && proxy.audit.refuse_uploads() {
+            return Err(Refused::Error(ProxyError::AuditUnavailable));
+        }
+        websocket::refuse_extensions(req.headers_mut());
+    }
+    let mut log = ExchangeLog::start(EventAction::Upgrade, conn.client, None);
+    log.target(proxy, &facts.target, Some(&facts.path));
+    log.policy_version(policy.version());
+    log.decision(decision);
+    // The only record of what went through after the switch.
+    log.mark();
+    Ok(Some(Switch { relay, log }))
 }
 
 /// Enforce mode: read the whole body while inspecting it; forward it only if the verdict
@@ -208,7 +258,7 @@ async fn held(
             log.report(proxy, &report, started.elapsed());
             let upload = Arc::new(AtomicU64::new(spool.len()));
             let req = Request::from_parts(head, hold::release(spool, trailers));
-            let res = forward::forward(proxy, conn, &facts.target, req).await?;
+            let res = forward::forward(proxy, conn, &facts.target, req, None).await?;
             // The bytes were counted while held; the released body is not counted again.
             Ok(Outcome::Forwarded {
                 res,
@@ -223,7 +273,7 @@ async fn held(
             let (done, final_report) = oneshot::channel::<Report>();
             let rest = Tee::new(rest, *session, done, upload.clone()).boxed_unsync();
             let req = Request::from_parts(head, hold::release_then(spool, rest));
-            let res = forward::forward(proxy, conn, &facts.target, req).await?;
+            let res = forward::forward(proxy, conn, &facts.target, req, None).await?;
             let late: Late = Box::new(move |log, proxy| {
                 let mut final_report = final_report;
                 let report = final_report.try_recv().unwrap_or(report);
@@ -275,7 +325,7 @@ async fn teed(
         log.decision(&decision);
     });
     let req = Request::from_parts(head, body);
-    let res = forward::forward(proxy, conn, &facts.target, req).await?;
+    let res = forward::forward(proxy, conn, &facts.target, req, None).await?;
     Ok(Outcome::Forwarded {
         res,
         upload,

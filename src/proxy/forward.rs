@@ -9,20 +9,32 @@ use hyper_util::rt::TokioIo;
 
 use crate::proxy::body::{self, ProxyBody};
 use crate::proxy::error::ProxyError;
+use crate::proxy::observe::ExchangeLog;
 use crate::proxy::service::Conn;
 use crate::proxy::target::Target;
 use crate::proxy::upgrade::OnUpgrade;
+use crate::proxy::websocket::{self, Relay};
 use crate::proxy::{Proxy, hop};
 
-/// Sends the request upstream and returns the upstream's response, ready for the client.
+/// What follows a switch of protocols: how the connection is relayed, and its audit record.
+pub(crate) struct Switch {
+    pub(crate) relay: Relay,
+    pub(crate) log: ExchangeLog,
+}
+
+/// Sends the request upstream and returns the upstream's response, ready for the client. A
+/// request may switch protocols only with a `switch` that says what follows; without one its
+/// `Upgrade` is dropped.
 pub(crate) async fn forward(
     proxy: &Arc<Proxy>,
     conn: &Conn,
     target: &Target,
     req: Request<ProxyBody>,
+    switch: Option<Switch>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // Upgrades are HTTP/1.1 only (an h2 client never asks for one this way).
-    let upgrade = req.version() == Version::HTTP_11 && hop::wants_upgrade(req.headers());
+    let upgrade =
+        switch.is_some() && req.version() == Version::HTTP_11 && hop::wants_upgrade(req.headers());
     let (mut head, body) = req.into_parts();
     prepare_request(proxy, conn, target, &mut head, upgrade)?;
     let req = Request::from_parts(head, body);
@@ -39,8 +51,16 @@ pub(crate) async fn forward(
         .map_err(|e| ProxyError::from_client(&e))?;
 
     let switching = res.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switching && upgrade {
-        splice_upgrade(proxy, conn.on_upgrade(), hyper::upgrade::on(&mut res));
+    if switching
+        && upgrade
+        && let Some(switch) = switch
+    {
+        splice_upgrade(
+            proxy,
+            conn.on_upgrade(),
+            hyper::upgrade::on(&mut res),
+            switch,
+        );
     }
     prepare_response(proxy, &mut res, switching);
     Ok(res.map(body::incoming))
@@ -101,9 +121,17 @@ fn via_value(proxy: &Proxy, version: Version) -> Option<HeaderValue> {
     Some(via.clone())
 }
 
-/// Joins the client's and the upstream's upgraded connections once both sides switched.
-fn splice_upgrade(proxy: &Proxy, client: OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+/// Joins the client's and the upstream's upgraded connections once both sides switched: spliced,
+/// or with the client's WebSocket messages inspected.
+fn splice_upgrade(
+    proxy: &Arc<Proxy>,
+    client: OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    switch: Switch,
+) {
+    let owned = Arc::clone(proxy);
     proxy.tasks.spawn(async move {
+        let proxy = owned;
         let (client, upstream) = tokio::join!(client, upstream);
         let (mut client, mut upstream) = match (client, upstream) {
             (Ok(client), Ok(upstream)) => (client, TokioIo::new(upstream)),
@@ -116,8 +144,19 @@ fn splice_upgrade(proxy: &Proxy, client: OnUpgrade, upstream: hyper::upgrade::On
                 return;
             }
         };
-        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            tracing::debug!(error = %e, "upgraded connection ended with an error");
-        }
+        let Switch { relay, log } = switch;
+        let (up, down, ended_by) = match &relay {
+            Relay::Splice => {
+                match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                    Ok((up, down)) => (up, down, None),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "upgraded connection ended with an error");
+                        (0, 0, None)
+                    }
+                }
+            }
+            Relay::Inspect(messages) => websocket::relay(&proxy, client, upstream, messages).await,
+        };
+        log.finish_upgrade(&proxy, up, down, ended_by).await;
     });
 }

@@ -58,7 +58,7 @@ pub(crate) enum HoldError {
 /// A body longer than this is inspected on a thread of its own while the connection goes on
 /// reading and spooling, so that one long upload keeps two cores busy instead of one. Shorter
 /// bodies are inspected in place: there a hand-over costs more than it overlaps.
-const OFFLOAD_AFTER: u64 = 4 << 20;
+pub(crate) const OFFLOAD_AFTER: u64 = 4 << 20;
 /// Chunks go to an offloaded inspection in batches of about this many bytes: a TLS body arrives
 /// in 16 KiB records, and a hand-over per record costs a thread wake-up each.
 const OFFLOAD_BATCH: usize = 256 << 10;
@@ -81,7 +81,7 @@ pub(crate) async fn hold(
     session: Session,
     mut spool: Spool,
 ) -> Result<Held, HoldError> {
-    let mut inspector = Inspector::Inline(Box::new(session));
+    let mut inspector = Inspector::new(session);
     let mut trailers = None;
     let mut read = 0u64;
     while let Some(frame) = body.frame().await {
@@ -121,7 +121,7 @@ pub(crate) async fn hold(
 }
 
 /// Where a held body's session runs.
-enum Inspector {
+pub(crate) enum Inspector {
     /// On the connection's task, chunk by chunk between reads.
     Inline(Box<Session>),
     /// On the blocking pool, fed in batches through a bounded queue.
@@ -135,7 +135,11 @@ enum Inspector {
 }
 
 impl Inspector {
-    async fn feed(&mut self, data: &Bytes) -> Result<(), HoldError> {
+    pub(crate) fn new(session: Session) -> Self {
+        Self::Inline(Box::new(session))
+    }
+
+    pub(crate) async fn feed(&mut self, data: &Bytes) -> Result<(), HoldError> {
         match self {
             Self::Inline(session) => {
                 session.feed(data);
@@ -171,7 +175,7 @@ impl Inspector {
     }
 
     /// Moves an inline session to a thread of its own, if a slot is free.
-    fn offload(self) -> Self {
+    pub(crate) fn offload(self) -> Self {
         let Self::Inline(session) = self else {
             return self;
         };
@@ -194,7 +198,7 @@ impl Inspector {
     }
 
     /// The session, with every chunk fed so far inspected.
-    async fn into_session(self) -> Result<Box<Session>, HoldError> {
+    pub(crate) async fn into_session(self) -> Result<Box<Session>, HoldError> {
         match self {
             Self::Inline(session) => Ok(session),
             Self::Offloaded {

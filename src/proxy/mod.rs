@@ -24,6 +24,7 @@ mod shard;
 mod target;
 mod tunnel;
 mod upgrade;
+mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -172,6 +172,37 @@ impl ExchangeLog {
         }
     }
 
+    /// Ends a switched connection (a WebSocket) that moved `up` bytes to the upstream and `down`
+    /// bytes back; `ended_by` names the error when a message closed it. Its upgrade request was
+    /// counted as an exchange of its own.
+    pub(crate) async fn finish_upgrade(
+        mut self,
+        proxy: &Proxy,
+        up: u64,
+        down: u64,
+        ended_by: Option<&'static str>,
+    ) {
+        proxy.metrics.bytes(Direction::Upload, up);
+        proxy.metrics.bytes(Direction::Download, down);
+        self.event.http = Some(HttpFields {
+            request: HttpRequest {
+                method: Method::GET.as_str().to_owned(),
+                bytes: Some(up),
+            },
+            response: Some(HttpResponse {
+                status_code: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
+                bytes: Some(down),
+            }),
+        });
+        if let Some(kind) = ended_by {
+            self.event.event.outcome = Outcome::Failure;
+            self.event.sluis.error = Some(kind);
+        }
+        if let Some(event) = self.complete(proxy) {
+            proxy.audit.record(event).await;
+        }
+    }
+
     /// Counts the exchange; returns the event when the audit log should get it.
     fn complete(mut self, proxy: &Proxy) -> Option<AuditEvent> {
         let elapsed = self.started.elapsed();

@@ -318,6 +318,7 @@ fn exported_families() -> std::collections::HashSet<String> {
         "c",
         &http::Method::GET,
     );
+    m.websocket_message("block", "enforce", Some("r"));
     m.bytes(sluis::metrics::Direction::Upload, 1);
     let _open = m.connection_opened();
     m.request_duration(std::time::Duration::from_millis(1));

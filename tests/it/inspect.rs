@@ -221,16 +221,7 @@ async fn the_audit_event_describes_the_files_without_their_content() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn monitor_mode_streams_and_logs_a_would_block() {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(repo_path("policies")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            // The whole policy in monitor mode.
-            let text = text.replace("mode = \"enforce\"", "mode = \"monitor\"");
-            std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
-        }
-    }
+    let dir = crate::support::lab::monitor_policy();
     let lab = Lab::builder(&["partner.test"])
         .policy(dir.path())
         .start()

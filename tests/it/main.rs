@@ -33,3 +33,5 @@ mod park;
 mod policy;
 /// CONNECT tunnels and WebSocket upgrades.
 mod tunnel;
+/// WebSocket messages inspected like uploads: blocks close the socket, nothing leaves.
+mod websocket;

@@ -43,6 +43,21 @@ impl Lab {
         self.sluis_ca.to_str().unwrap()
     }
 
+    /// The first audit event that meets `pred`, waiting up to 10 s for it to be written.
+    pub async fn wait_for_event(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut found = None;
+        super::eventually(what, std::time::Duration::from_secs(10), || {
+            found = self.audit_events().into_iter().find(&pred);
+            found.is_some()
+        })
+        .await;
+        found.unwrap()
+    }
+
     /// The audit log of the running proxy.
     pub fn audit_events(&self) -> Vec<serde_json::Value> {
         let path = self.proxy.workdir.path().join("audit/audit.log");
@@ -52,6 +67,20 @@ impl Lab {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
+}
+
+/// A copy of the shipped policy with every rule in monitor mode.
+pub fn monitor_policy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_path("policies")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace("mode = \"enforce\"", "mode = \"monitor\"");
+            std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+    dir
 }
 
 impl LabBuilder {

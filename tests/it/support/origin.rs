@@ -37,6 +37,8 @@ pub struct Received {
 #[derive(Clone, Default)]
 struct State {
     received: Arc<Mutex<Vec<Received>>>,
+    /// Payloads of the WebSocket messages clients sent to `/ws`, in order.
+    ws_messages: Arc<Mutex<Vec<Vec<u8>>>>,
     connections: Arc<AtomicUsize>,
     started: Arc<AtomicUsize>,
 }
@@ -106,6 +108,11 @@ impl Origin {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// The WebSocket messages received on `/ws`, text and binary alike.
+    pub fn websocket_messages(&self) -> Vec<Vec<u8>> {
+        self.state.ws_messages.lock().unwrap().clone()
+    }
+
     /// Requests whose head arrived (even if the body never completed).
     pub fn requests_started(&self) -> usize {
         self.state.started.load(Ordering::SeqCst)
@@ -127,7 +134,17 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     state.started.fetch_add(1, Ordering::SeqCst);
     if req.uri().path() == "/ws" {
-        return Ok(websocket_echo(&mut req));
+        state.received.lock().unwrap().push(Received {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+            body_len: 0,
+            body_sha256: super::hex(&sha2::Sha256::digest(b"")),
+            conn,
+            complete: true,
+        });
+        return Ok(websocket_echo(&state, &mut req));
     }
     let (head, mut body) = req.into_parts();
     let mut hasher = sha2::Sha256::new();
@@ -184,13 +201,14 @@ async fn handle(
     Ok(res)
 }
 
-fn websocket_echo(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
+fn websocket_echo(state: &State, req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
         let mut res = Response::new(Full::new(Bytes::from_static(b"no key")));
         *res.status_mut() = StatusCode::BAD_REQUEST;
         return res;
     };
     let on_upgrade = hyper::upgrade::on(req);
+    let messages = state.ws_messages.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
@@ -205,6 +223,12 @@ fn websocket_echo(req: &mut Request<Incoming>) -> Response<Full<Bytes>> {
         while let Some(Ok(msg)) = rx.next().await {
             if msg.is_close() {
                 break;
+            }
+            if msg.is_text() || msg.is_binary() {
+                messages
+                    .lock()
+                    .unwrap()
+                    .push(msg.clone().into_data().to_vec());
             }
             if (msg.is_text() || msg.is_binary()) && tx.send(msg).await.is_err() {
                 break;
