@@ -122,16 +122,7 @@ async fn decide(
                 )));
             }
             let mut req = req;
-            let switch = match upgrade_switch(proxy, conn, &policy, &facts, &mut req, &decision) {
-                Ok(switch) => switch,
-                Err(Refused::Decision(decision)) => {
-                    log.decision(&decision);
-                    return Ok(Outcome::Answered(block(
-                        &policy, &decision, log, &facts, &req, None,
-                    )));
-                }
-                Err(Refused::Error(e)) => return Err(e),
-            };
+            let switch = upgrade_switch(proxy, conn, &policy, &facts, &mut req, &decision)?;
             let upload = Arc::new(AtomicU64::new(0));
             let req = req.map(|b| Counted::new(b, upload.clone()).boxed_unsync());
             let res = forward::forward(proxy, conn, &facts.target, req, switch).await?;
@@ -156,15 +147,9 @@ async fn decide(
     }
 }
 
-/// Why a switch of protocols is refused.
-enum Refused {
-    /// The policy's answer: what is sent after the switch could not be inspected.
-    Decision(Decision),
-    Error(ProxyError),
-}
-
 /// For a request that asks to switch protocols (a WebSocket), how the switched connection will
-/// be relayed and logged. `decision` is the one for the request itself.
+/// be relayed and logged; `None` when there is no switch to make, or it is declined.
+/// `decision` is the one for the request itself.
 fn upgrade_switch(
     proxy: &Arc<Proxy>,
     conn: &Conn,
@@ -172,15 +157,17 @@ fn upgrade_switch(
     facts: &Facts,
     req: &mut Request<Incoming>,
     decision: &Decision,
-) -> Result<Option<Switch>, Refused> {
+) -> Result<Option<Switch>, ProxyError> {
     if req.version() != Version::HTTP_11 || !hop::wants_upgrade(req.headers()) {
         return Ok(None);
     }
-    let relay =
-        websocket::plan(policy, facts, req.headers(), conn.client).map_err(Refused::Decision)?;
+    let Some(relay) = websocket::plan(policy, facts, req.headers(), conn.client) else {
+        tracing::debug!(host = %facts.target.host, "protocol switch declined: it cannot be inspected");
+        return Ok(None);
+    };
     if let Relay::Inspect(_) = relay {
         if !decision.destination.internal && proxy.audit.refuse_uploads() {
-            return Err(Refused::Error(ProxyError::AuditUnavailable));
+            return Err(ProxyError::AuditUnavailable);
         }
         websocket::refuse_extensions(req.headers_mut());
     }

@@ -68,30 +68,27 @@ enum End {
 }
 
 /// For a request that asks to switch protocols: how the new connection is to be relayed, or
-/// the decision that refuses the switch. A WebSocket is inspected where a body sent to its URL
-/// would be; any other protocol cannot be read, so there `on_error` decides.
+/// `None` when the switch must be declined (the request then goes on without its `Upgrade`, which
+/// a server may always ignore). A WebSocket is inspected where a body sent to its URL would be;
+/// any other protocol cannot be read, so there `on_error` decides whether it may pass unread.
 pub(crate) fn plan(
     policy: &Arc<Policy>,
     facts: &Facts,
     headers: &HeaderMap,
     client: SocketAddr,
-) -> Result<Relay, Decision> {
+) -> Option<Relay> {
     let mut as_upload = facts.clone();
     as_upload.has_body = true;
     let hold = match policy.check_request(&as_upload.view()) {
-        RequestCheck::Decided(d) if !d.is_finding() => return Ok(Relay::Splice),
+        RequestCheck::Decided(d) if !d.is_finding() => return Some(Relay::Splice),
         RequestCheck::Decided(d) => d.blocks(),
         RequestCheck::Inspect { hold } => hold,
     };
     if !is_websocket(headers) {
         let decision = policy.on_error(&as_upload.view(), InspectFailure::Failed);
-        return if decision.blocks() {
-            Err(decision)
-        } else {
-            Ok(Relay::Splice)
-        };
+        return (!decision.blocks()).then_some(Relay::Splice);
     }
-    Ok(Relay::Inspect(Box::new(Messages {
+    Some(Relay::Inspect(Box::new(Messages {
         policy: Arc::clone(policy),
         facts: as_upload,
         client,

@@ -319,3 +319,34 @@ async fn a_large_message_spills_while_held_then_arrives_whole() {
         .sum();
     assert!(spilled >= 2 << 20, "held in memory only: {spilled}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_that_cannot_be_read_is_declined_and_the_request_goes_on() {
+    let lab = chat_lab().await;
+    // An h2c upgrade: after it, sluis could read nothing, so the origin never hears of it.
+    let mut s = TcpStream::connect(lab.proxy.addr).await.unwrap();
+    s.write_all(
+        b"GET http://chat.test/page HTTP/1.1\r\nHost: chat.test\r\n\
+          Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+          HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    while !String::from_utf8_lossy(&answer).contains("\"path\":\"/page\"") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let got = lab.http.received().pop().unwrap();
+    assert_eq!(got.uri.path(), "/page");
+    for name in ["upgrade", "http2-settings", "connection"] {
+        assert!(!got.headers.contains_key(name), "{name}: {:?}", got.headers);
+    }
+}
