@@ -350,3 +350,32 @@ async fn a_switch_that_cannot_be_read_is_declined_and_the_request_goes_on() {
         assert!(!got.headers.contains_key(name), "{name}: {:?}", got.headers);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn frames_cut_anywhere_by_the_network_are_read_whole() {
+    let lab = chat_lab().await;
+    let mut ws = open_wss(&lab, "chat.test").await;
+    // Frames as a client writes them (masked), sent a few bytes at a time, so that heads,
+    // masks and payloads arrive split over many reads.
+    let frame = |text: &str| {
+        let mut f = Frame::message(text.to_owned(), OpCode::Data(Data::Text), true);
+        f.header_mut().mask = Some([0x37, 0xfa, 0x21, 0x3d]);
+        let mut out = Vec::new();
+        f.format(&mut out).unwrap();
+        out
+    };
+    for (text, piece) in [("hello in pieces", 1), (&"lang bericht ".repeat(20)[..], 3)] {
+        for chunk in frame(text).chunks(piece) {
+            ws.get_mut().write_all(chunk).await.unwrap();
+            ws.get_mut().flush().await.unwrap();
+        }
+        assert_eq!(next(&mut ws).await, Message::text(text));
+    }
+    for chunk in frame(BSN_TEXT).chunks(2) {
+        ws.get_mut().write_all(chunk).await.unwrap();
+        ws.get_mut().flush().await.unwrap();
+    }
+    let close = close_of(&mut ws).await;
+    assert!(close.reason.contains("ksp-privacy-4-bsn"), "{close:?}");
+    assert_eq!(lab.origin.websocket_messages().len(), 2);
+}
