@@ -379,3 +379,21 @@ async fn frames_cut_anywhere_by_the_network_are_read_whole() {
     assert!(close.reason.contains("ksp-privacy-4-bsn"), "{close:?}");
     assert_eq!(lab.origin.websocket_messages().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_a_websocket_to_a_cloud_service_nothing_is_sent() {
+    // The shipped policy blocks anything sent to public cloud storage, whatever it holds.
+    let lab = Lab::builder(&["www.dropbox.com"])
+        .alpn(&[b"http/1.1"])
+        .start()
+        .await;
+    let mut ws = open_wss(&lab, "www.dropbox.com").await;
+    ws.send(Message::text("hello")).await.unwrap();
+    let close = close_of(&mut ws).await;
+    assert_eq!(close.code, CloseCode::Policy);
+    assert!(close.reason.contains("ksp-1.4-cloud-upload"), "{close:?}");
+    let (_, upgrade) = audit_of_websocket(&lab).await;
+    assert_eq!(upgrade["http"]["request"]["bytes"], 0);
+    assert_eq!(upgrade["sluis"]["destination"]["category"], "cloud-storage");
+    assert!(lab.origin.websocket_messages().is_empty());
+}
