@@ -58,7 +58,7 @@ pub(crate) enum HoldError {
 /// A body longer than this is inspected on a thread of its own while the connection goes on
 /// reading and spooling, so that one long upload keeps two cores busy instead of one. Shorter
 /// bodies are inspected in place: there a hand-over costs more than it overlaps.
-pub(crate) const OFFLOAD_AFTER: u64 = 4 << 20;
+const OFFLOAD_AFTER: u64 = 4 << 20;
 /// Chunks go to an offloaded inspection in batches of about this many bytes: a TLS body arrives
 /// in 16 KiB records, and a hand-over per record costs a thread wake-up each.
 const OFFLOAD_BATCH: usize = 256 << 10;
@@ -102,9 +102,7 @@ pub(crate) async fn hold(
                         report,
                     });
                 }
-                if read > OFFLOAD_AFTER {
-                    inspector = inspector.offload();
-                }
+                inspector = inspector.offload_once_long(read);
             }
             Err(frame) => {
                 if let Ok(t) = frame.into_trailers() {
@@ -174,8 +172,18 @@ impl Inspector {
         }
     }
 
+    /// Moves an inline session to a thread of its own once `read` bytes make the body long
+    /// ([`OFFLOAD_AFTER`]), if a slot is free.
+    pub(crate) fn offload_once_long(self, read: u64) -> Self {
+        if read > OFFLOAD_AFTER {
+            self.offload()
+        } else {
+            self
+        }
+    }
+
     /// Moves an inline session to a thread of its own, if a slot is free.
-    pub(crate) fn offload(self) -> Self {
+    fn offload(self) -> Self {
         let Self::Inline(session) = self else {
             return self;
         };

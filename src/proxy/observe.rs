@@ -157,19 +157,8 @@ impl ExchangeLog {
     }
 
     /// Ends a tunnel that moved `up` bytes to the upstream and `down` bytes back.
-    pub(crate) async fn finish_tunnel(mut self, proxy: &Proxy, up: u64, down: u64) {
-        proxy.metrics.bytes(Direction::Upload, up);
-        proxy.metrics.bytes(Direction::Download, down);
-        if let Some(http) = self.event.http.as_mut() {
-            http.request.bytes = Some(up);
-            http.response = Some(HttpResponse {
-                status_code: 200,
-                bytes: Some(down),
-            });
-        }
-        if let Some(event) = self.complete(proxy) {
-            proxy.audit.record(event).await;
-        }
+    pub(crate) async fn finish_tunnel(self, proxy: &Proxy, up: u64, down: u64) {
+        self.finish_moved(proxy, StatusCode::OK, up, down).await;
     }
 
     /// Ends a switched connection (a WebSocket) that moved `up` bytes to the upstream and `down`
@@ -182,21 +171,33 @@ impl ExchangeLog {
         down: u64,
         ended_by: Option<&'static str>,
     ) {
-        proxy.metrics.bytes(Direction::Upload, up);
-        proxy.metrics.bytes(Direction::Download, down);
+        // Shown as the GET it was, but not counted as a request again (no `self.method`).
         self.event.http = Some(HttpFields {
             request: HttpRequest {
                 method: Method::GET.as_str().to_owned(),
-                bytes: Some(up),
+                bytes: None,
             },
-            response: Some(HttpResponse {
-                status_code: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
-                bytes: Some(down),
-            }),
+            response: None,
         });
         if let Some(kind) = ended_by {
             self.event.event.outcome = Outcome::Failure;
             self.event.sluis.error = Some(kind);
+        }
+        self.finish_moved(proxy, StatusCode::SWITCHING_PROTOCOLS, up, down)
+            .await;
+    }
+
+    /// Ends a connection that moved `up` bytes to the upstream and `down` bytes back after
+    /// `status`: counts them, and records the event when the audit log should get it.
+    async fn finish_moved(mut self, proxy: &Proxy, status: StatusCode, up: u64, down: u64) {
+        proxy.metrics.bytes(Direction::Upload, up);
+        proxy.metrics.bytes(Direction::Download, down);
+        if let Some(http) = self.event.http.as_mut() {
+            http.request.bytes = Some(up);
+            http.response = Some(HttpResponse {
+                status_code: status.as_u16(),
+                bytes: Some(down),
+            });
         }
         if let Some(event) = self.complete(proxy) {
             proxy.audit.record(event).await;
@@ -219,11 +220,16 @@ impl ExchangeLog {
                 .request(s.action, s.mode, rule, category, method);
             proxy.metrics.request_duration(elapsed);
         }
-        let audited = self.notable
-            || proxy.audit_scope == AuditScope::All
-            || self.event.event.action == EventAction::AclDenied;
+        let audited =
+            audited(proxy, self.notable) || self.event.event.action == EventAction::AclDenied;
         audited.then_some(self.event)
     }
+}
+
+/// Whether an event goes to the audit log under `audit.events`: a `notable` one always, any
+/// other only when every exchange is logged.
+pub(crate) fn audited(proxy: &Proxy, notable: bool) -> bool {
+    notable || proxy.audit_scope == AuditScope::All
 }
 
 /// A client refused by the allow-list: one event, no request read.

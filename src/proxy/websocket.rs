@@ -30,11 +30,11 @@ use http::{HeaderMap, StatusCode, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::audit::EventAction;
-use crate::inspect::{BodyMeta, Report};
+use crate::inspect::{BodyMeta, Report, Session};
 use crate::policy::{Decision, InspectFailure, Policy, RequestCheck};
 use crate::proxy::exchange::Facts;
-use crate::proxy::hold::{Inspector, OFFLOAD_AFTER};
-use crate::proxy::observe::ExchangeLog;
+use crate::proxy::hold::Inspector;
+use crate::proxy::observe::{self, ExchangeLog};
 use crate::proxy::{Proxy, hop};
 use crate::spool::Spool;
 
@@ -230,8 +230,7 @@ struct Payload {
 }
 
 struct Message {
-    /// Always there but while it moves to a thread of its own.
-    inspector: Option<Inspector>,
+    inspector: Inspector,
     /// The frames as received, until the verdict; `None` when they stream.
     held: Option<Spool>,
     started: Instant,
@@ -354,7 +353,7 @@ impl<'a> Up<'a> {
         };
         let session = self.m.policy.engine().session(meta);
         self.message = Some(Message {
-            inspector: Some(Inspector::new(session)),
+            inspector: Inspector::new(session),
             held: self.m.hold.then(|| Spool::new(self.proxy.spool.clone())),
             started: Instant::now(),
             bytes: 0,
@@ -369,18 +368,12 @@ impl<'a> Up<'a> {
         plain: Bytes,
         to: &mut W,
     ) -> io::Result<Option<End>> {
-        let Some(message) = self.message.as_mut() else {
+        let Some(mut message) = self.message.take() else {
             return Ok(None);
         };
         message.bytes += plain.len() as u64;
-        let mut kept = match (&mut message.inspector, plain.is_empty()) {
-            (Some(inspector), false) => inspector.feed(&plain).await.is_ok(),
-            (Some(_), true) => true,
-            (None, _) => false,
-        };
-        if message.bytes > OFFLOAD_AFTER {
-            message.inspector = message.inspector.take().map(Inspector::offload);
-        }
+        let mut kept = plain.is_empty() || message.inspector.feed(&plain).await.is_ok();
+        message.inspector = message.inspector.offload_once_long(message.bytes);
         let streamed = match &mut message.held {
             _ if !kept => None,
             Some(spool) => {
@@ -392,19 +385,19 @@ impl<'a> Up<'a> {
             }
             None => Some(raw),
         };
-        if let Some(raw) = streamed {
-            self.write(to, &raw).await?;
-        }
         if !kept {
             // Part of the message is lost, so whatever the policy says, it cannot go on whole.
             let decision = self
                 .m
                 .policy
                 .on_error(&self.m.facts.view(), InspectFailure::Failed);
-            self.message = None;
             return Ok(Some(
                 self.judged(&decision, None, None).unwrap_or(End::Failed),
             ));
+        }
+        self.message = Some(message);
+        if let Some(raw) = streamed {
+            self.write(to, &raw).await?;
         }
         Ok(None)
     }
@@ -414,33 +407,43 @@ impl<'a> Up<'a> {
         let Some(message) = self.message.take() else {
             return Ok(None);
         };
-        let session = match message.inspector {
-            Some(inspector) => inspector.into_session().await.ok(),
-            None => None,
-        };
-        let (decision, report) = match session {
-            Some(session) => {
-                let report = session.finish();
-                let decision = self.m.policy.evaluate_body(&self.m.facts.view(), &report);
-                (decision, Some(report))
-            }
-            None => {
-                let failed = InspectFailure::Failed;
-                (self.m.policy.on_error(&self.m.facts.view(), failed), None)
-            }
-        };
+        let session = message.inspector.into_session().await.ok();
+        let (decision, report) = self.verdict(session);
         let took = message.started.elapsed();
         if let Some(end) = self.judged(&decision, report.as_ref(), Some(took)) {
             return Ok(Some(end));
         }
         if let Some(spool) = message.held {
-            let mut reader = spool.into_reader();
-            while let Some(chunk) = reader.next_chunk().await? {
-                self.write(to, &chunk).await?;
-            }
+            self.send_held(spool, to).await?;
         }
         to.flush().await?;
         Ok(None)
+    }
+
+    /// What the policy makes of a message: its session's report, or a failed inspection
+    /// without one.
+    fn verdict(&self, session: Option<Box<Session>>) -> (Decision, Option<Report>) {
+        let facts = self.m.facts.view();
+        match session {
+            Some(session) => {
+                let report = session.finish();
+                (self.m.policy.evaluate_body(&facts, &report), Some(report))
+            }
+            None => (self.m.policy.on_error(&facts, InspectFailure::Failed), None),
+        }
+    }
+
+    /// Sends a held message's frames on.
+    async fn send_held<W: AsyncWrite + Unpin>(
+        &mut self,
+        spool: Spool,
+        to: &mut W,
+    ) -> io::Result<()> {
+        let mut reader = spool.into_reader();
+        while let Some(chunk) = reader.next_chunk().await? {
+            self.write(to, &chunk).await?;
+        }
+        Ok(())
     }
 
     /// A control frame's payload, judged on its own as text: 125 bytes are no file.
@@ -453,18 +456,9 @@ impl<'a> Up<'a> {
             content_type: Some("text/plain".to_owned()),
             ..BodyMeta::default()
         };
-        let mut inspector = Inspector::new(self.m.policy.engine().session(meta));
-        let report = match inspector.feed(plain).await {
-            Ok(()) => inspector.into_session().await.ok().map(|s| s.finish()),
-            Err(_) => None,
-        };
-        let decision = match &report {
-            Some(report) => self.m.policy.evaluate_body(&self.m.facts.view(), report),
-            None => {
-                let failed = InspectFailure::Failed;
-                self.m.policy.on_error(&self.m.facts.view(), failed)
-            }
-        };
+        let mut session = self.m.policy.engine().session(meta);
+        session.feed(plain);
+        let (decision, report) = self.verdict(Some(Box::new(session)));
         self.judged(&decision, report.as_ref(), Some(started.elapsed()))
     }
 
@@ -486,10 +480,7 @@ impl<'a> Up<'a> {
             return Ok(Some(end));
         }
         if let Some(spool) = message.and_then(|m| m.held) {
-            let mut reader = spool.into_reader();
-            while let Some(chunk) = reader.next_chunk().await? {
-                self.write(to, &chunk).await?;
-            }
+            self.send_held(spool, to).await?;
         }
         self.frame = None;
         self.unread = true;
@@ -506,22 +497,25 @@ impl<'a> Up<'a> {
     ) -> Option<End> {
         let proxy = self.proxy;
         let facts = &self.m.facts;
+        let rule = decision.rule.as_ref().map(|r| r.id.as_str());
+        proxy
+            .metrics
+            .websocket_message(decision.action.as_str(), decision.mode.as_str(), rule);
+        let took = took.unwrap_or_default();
+        // A chat sends many messages: most make no event, and then none is built.
+        if !observe::audited(proxy, decision.is_finding()) {
+            if let Some(report) = report {
+                proxy.metrics.inspection(took, report);
+            }
+            return None;
+        }
         let mut log = ExchangeLog::start(EventAction::Message, self.m.client, None);
         log.target(proxy, &facts.target, Some(&facts.path));
         log.policy_version(self.m.policy.version());
         log.decision(decision);
         if let Some(report) = report {
-            let took = took.unwrap_or_default();
-            if decision.is_finding() {
-                log.report(proxy, report, took);
-            } else {
-                proxy.metrics.inspection(took, report);
-            }
+            log.report(proxy, report, took);
         }
-        let rule = decision.rule.as_ref().map(|r| r.id.as_str());
-        proxy
-            .metrics
-            .websocket_message(decision.action.as_str(), decision.mode.as_str(), rule);
         let end = decision.blocks().then(|| {
             let rule = rule.unwrap_or("default");
             tracing::info!(incident = log.id(), rule, host = %facts.target.host, "websocket message blocked");

@@ -233,13 +233,8 @@ async fn tls_via_connect(
     sni: Option<&str>,
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
-    s.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = [0u8; 128];
-    let n = s.read(&mut head).await.unwrap();
-    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    let (s, head) = crate::support::client::connect_via(proxy, authority).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -499,20 +494,7 @@ async fn a_client_that_rejects_our_certificate_is_counted_and_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_inside_an_intercepted_tunnel() {
     let lab = lab(&["ws.test"], &[b"http/1.1"]).await;
-    let ca = std::fs::read_to_string(&lab.sluis_ca).unwrap();
-    let config = crate::support::client::tls_client_config(&[&ca]);
-    let mut s = TcpStream::connect(lab.proxy.addr).await.unwrap();
-    s.write_all(b"CONNECT ws.test:443 HTTP/1.1\r\nHost: ws.test:443\r\n\r\n")
-        .await
-        .unwrap();
-    let mut head = [0u8; 128];
-    let n = s.read(&mut head).await.unwrap();
-    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
-    let name = rustls::pki_types::ServerName::try_from("ws.test").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, s)
-        .await
-        .unwrap();
+    let tls = crate::support::client::tls_via_proxy(&lab.proxy, "ws.test", &lab.sluis_ca).await;
     let (mut ws, res) = tokio_tungstenite::client_async("wss://ws.test/ws", tls)
         .await
         .unwrap();

@@ -5,32 +5,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::support::client::{connect_via, read_head};
 use crate::support::{Origin, TestCa, TestProxy, curl};
-
-/// Sends `CONNECT target` on a fresh connection and returns it after the proxy's answer head.
-async fn connect_via(proxy: &TestProxy, target: &str) -> (TcpStream, String) {
-    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
-    s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let head = read_head(&mut s).await;
-    (s, head)
-}
-
-async fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = s.read(&mut byte).await.unwrap();
-        assert!(
-            n == 1,
-            "connection closed inside the response head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_reaches_a_tls_origin_with_its_own_certificate() {

@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
+use crate::support::client::{read_head, tls_via_proxy};
 use crate::support::{Lab, eventually};
 
 /// A BSN that passes the eleven-test, named as such (the detector wants that context for a bare
@@ -36,20 +37,7 @@ fn handshake(origin: &crate::support::Origin) -> crate::support::origin::Receive
 /// A WebSocket to `wss://{host}/ws` through the proxy, intercepted: CONNECT, TLS with the
 /// proxy's leaf, then the handshake, offering compression as browsers do.
 async fn open_wss(lab: &Lab, host: &str) -> WebSocketStream<impl AsyncRead + AsyncWrite + Unpin> {
-    let ca = std::fs::read_to_string(&lab.sluis_ca).unwrap();
-    let config = crate::support::client::tls_client_config(&[&ca]);
-    let mut s = TcpStream::connect(lab.proxy.addr).await.unwrap();
-    s.write_all(format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = [0u8; 128];
-    let n = s.read(&mut head).await.unwrap();
-    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, s)
-        .await
-        .unwrap();
+    let tls = tls_via_proxy(&lab.proxy, host, &lab.sluis_ca).await;
     let mut req = format!("wss://{host}/ws").into_client_request().unwrap();
     req.headers_mut().insert(
         "sec-websocket-extensions",
@@ -226,13 +214,7 @@ async fn open_ws(lab: &Lab, host: &str) -> WebSocketStream<TcpStream> {
          Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(s.read(&mut byte).await.unwrap(), 1, "{head:?}");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = read_head(&mut s).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     WebSocketStream::from_raw_socket(
         s,

@@ -93,3 +93,46 @@ pub async fn after_get(proxy: SocketAddr, target: SocketAddr, status: u16) -> Tc
     );
     s
 }
+
+/// Sends `CONNECT target` through `proxy`; returns the stream and the proxy's response head.
+pub async fn connect_via(proxy: &super::TestProxy, target: &str) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut s).await;
+    (s, head)
+}
+
+/// Reads a response head byte by byte, so that nothing after it is taken from the stream.
+pub async fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).await.unwrap();
+        assert!(
+            n == 1,
+            "connection closed inside the response head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// TLS to `host:443` through `proxy`'s CONNECT, trusting only the CA certificate in `ca`.
+pub async fn tls_via_proxy(
+    proxy: &super::TestProxy,
+    host: &str,
+    ca: &std::path::Path,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let (s, head) = connect_via(proxy, &format!("{host}:443")).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let ca = std::fs::read_to_string(ca).unwrap();
+    let config = tls_client_config(&[&ca]);
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, s)
+        .await
+        .unwrap()
+}
